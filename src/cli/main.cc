@@ -1,0 +1,3 @@
+// qforge CLI entry point (placeholder until the CLI work lands).
+#include <cstdio>
+int main() { std::puts("qforge"); return 0; }
