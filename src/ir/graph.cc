@@ -126,7 +126,8 @@ std::vector<std::string> Verify(const Graph& g) {
   std::unordered_set<std::string> defined;
   for (const auto& i : g.inputs) {
     if (i.name.empty()) problems.push_back("graph input with empty name");
-    if (!defined.insert(i.name).second) problems.push_back("graph input '" + i.name + "' defined twice");
+    if (!defined.insert(i.name).second)
+      problems.push_back("graph input '" + i.name + "' defined twice");
   }
   for (const auto& [k, t] : g.initializers) {
     if (!t.defined()) problems.push_back("initializer '" + k + "' has no data");
@@ -144,7 +145,8 @@ std::vector<std::string> Verify(const Graph& g) {
     }
   }
   for (const auto& o : g.outputs)
-    if (!defined.count(o.name)) problems.push_back("graph output '" + o.name + "' is never produced");
+    if (!defined.count(o.name))
+      problems.push_back("graph output '" + o.name + "' is never produced");
   return problems;
 }
 
@@ -189,6 +191,57 @@ void TopologicalSort(Graph& g) {
   g.nodes = std::move(sorted);
 }
 
+std::vector<int> Consumers(const Graph& g, const std::string& v) {
+  std::vector<int> out;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& in : g.nodes[i].inputs)
+      if (in == v) {
+        out.push_back(static_cast<int>(i));
+        break;
+      }
+  return out;
+}
+
+bool IsGraphOutput(const Graph& g, const std::string& v) {
+  for (const auto& o : g.outputs)
+    if (o.name == v) return true;
+  return false;
+}
+
+void ReplaceAllUses(Graph& g, const std::string& from, const std::string& to) {
+  for (auto& n : g.nodes)
+    for (auto& in : n.inputs)
+      if (in == from) in = to;
+  for (auto& o : g.outputs)
+    if (o.name == from) o.name = to;
+}
+
+void RemoveUnusedValues(Graph& g) {
+  std::unordered_set<std::string> used;
+  for (const auto& n : g.nodes) {
+    for (const auto& in : n.inputs) used.insert(in);
+    for (const auto& out : n.outputs) used.insert(out);
+  }
+  for (const auto& o : g.outputs) used.insert(o.name);
+  for (auto it = g.initializers.begin(); it != g.initializers.end();)
+    it = used.count(it->first) ? std::next(it) : g.initializers.erase(it);
+  for (auto it = g.value_info.begin(); it != g.value_info.end();)
+    it = used.count(it->first) ? std::next(it) : g.value_info.erase(it);
+}
+
+std::string UniqueValueName(const Graph& g, const std::string& base) {
+  std::unordered_set<std::string> names;
+  for (const auto& i : g.inputs) names.insert(i.name);
+  for (const auto& [k, t] : g.initializers) names.insert(k);
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) names.insert(o);
+  if (!names.count(base)) return base;
+  for (int i = 1;; ++i) {
+    std::string c = base + "_" + std::to_string(i);
+    if (!names.count(c)) return c;
+  }
+}
+
 namespace {
 std::string DimsToString(const ValueInfo& vi) {
   if (!vi.has_shape) return "?";
@@ -206,8 +259,10 @@ std::string AttrToString(const AttrValue& v) {
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>) os << x;
-        else if constexpr (std::is_same_v<T, std::string>) os << '"' << x << '"';
+        if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>)
+          os << x;
+        else if constexpr (std::is_same_v<T, std::string>)
+          os << '"' << x << '"';
         else if constexpr (std::is_same_v<T, Tensor>)
           os << "tensor<" << DTypeName(x.dtype()) << ShapeToString(x.shape()) << ">";
         else {
@@ -224,7 +279,8 @@ std::string AttrToString(const AttrValue& v) {
 std::string ToText(const Graph& g) {
   std::ostringstream os;
   os << "graph " << g.name << " (opset " << g.opset() << ")\n";
-  for (const auto& i : g.inputs) os << "  input " << i.name << ": " << DTypeName(i.dtype) << DimsToString(i) << "\n";
+  for (const auto& i : g.inputs)
+    os << "  input " << i.name << ": " << DTypeName(i.dtype) << DimsToString(i) << "\n";
   for (const auto& [k, t] : g.initializers)
     os << "  init " << k << ": " << DTypeName(t.dtype()) << ShapeToString(t.shape()) << "\n";
   for (const auto& n : g.nodes) {
@@ -245,7 +301,8 @@ std::string ToText(const Graph& g) {
     if (!n.name.empty()) os << "  # " << n.name;
     os << "\n";
   }
-  for (const auto& o : g.outputs) os << "  output " << o.name << ": " << DTypeName(o.dtype) << DimsToString(o) << "\n";
+  for (const auto& o : g.outputs)
+    os << "  output " << o.name << ": " << DTypeName(o.dtype) << DimsToString(o) << "\n";
   return os.str();
 }
 

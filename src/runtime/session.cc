@@ -12,11 +12,11 @@ namespace qforge::runtime {
 struct Session::Impl {
   ir::Graph graph;
   SessionOptions options;
-  std::vector<std::unique_ptr<OpKernel>> kernels;       // one per node
-  std::unordered_map<std::string, int> slot_of;         // value name -> slot
+  std::vector<std::unique_ptr<OpKernel>> kernels;  // one per node
+  std::unordered_map<std::string, int> slot_of;    // value name -> slot
   std::vector<std::vector<int>> node_in_slots, node_out_slots;
-  std::vector<std::vector<int>> free_after;             // slots last used by node i
-  std::vector<Tensor> constants;                        // slot -> initializer (or undefined)
+  std::vector<std::vector<int>> free_after;  // slots last used by node i
+  std::vector<Tensor> constants;             // slot -> initializer (or undefined)
   std::vector<int> input_slots, output_slots;
   int num_slots = 0;
 
@@ -146,8 +146,8 @@ std::map<std::string, Tensor> Session::Run(const std::map<std::string, Tensor>& 
       throw Error(msg);
     }
     if (outs.size() != n.outputs.size())
-      throw Error(n.Describe() + ": produced " + std::to_string(outs.size()) + " outputs, expected " +
-                  std::to_string(n.outputs.size()));
+      throw Error(n.Describe() + ": produced " + std::to_string(outs.size()) +
+                  " outputs, expected " + std::to_string(n.outputs.size()));
     if (observer) observer(n, outs);
     for (size_t o = 0; o < outs.size(); ++o)
       if (m.node_out_slots[i][o] >= 0) values[m.node_out_slots[i][o]] = std::move(outs[o]);
@@ -155,7 +155,8 @@ std::map<std::string, Tensor> Session::Run(const std::map<std::string, Tensor>& 
   }
 
   std::map<std::string, Tensor> result;
-  for (size_t k = 0; k < g.outputs.size(); ++k) result[g.outputs[k].name] = values[m.output_slots[k]];
+  for (size_t k = 0; k < g.outputs.size(); ++k)
+    result[g.outputs[k].name] = values[m.output_slots[k]];
   return result;
 }
 

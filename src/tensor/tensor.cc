@@ -54,7 +54,8 @@ std::shared_ptr<uint8_t[]> Allocate(size_t nbytes) {
 }  // namespace
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  if (!IsStorable(dtype)) throw Error("cannot create a tensor of type " + std::string(DTypeName(dtype)));
+  if (!IsStorable(dtype))
+    throw Error("cannot create a tensor of type " + std::string(DTypeName(dtype)));
   numel_ = NumElements(shape_);
   storage_ = Allocate(static_cast<size_t>(numel_) * DTypeSize(dtype_));
 }
@@ -97,22 +98,38 @@ double Tensor::GetAsDouble(int64_t i) const {
   if (i < 0 || i >= numel_) throw Error("element index out of range");
   const void* p = static_cast<const uint8_t*>(raw()) + i * DTypeSize(dtype_);
   switch (dtype_) {
-    case DType::kF32: return *static_cast<const float*>(p);
-    case DType::kF64: return *static_cast<const double*>(p);
-    case DType::kI8: return *static_cast<const int8_t*>(p);
-    case DType::kU8: return *static_cast<const uint8_t*>(p);
-    case DType::kI16: return *static_cast<const int16_t*>(p);
-    case DType::kU16: return *static_cast<const uint16_t*>(p);
-    case DType::kI32: return *static_cast<const int32_t*>(p);
-    case DType::kU32: return *static_cast<const uint32_t*>(p);
-    case DType::kI64: return static_cast<double>(*static_cast<const int64_t*>(p));
-    case DType::kU64: return static_cast<double>(*static_cast<const uint64_t*>(p));
-    case DType::kBool: return *static_cast<const uint8_t*>(p) ? 1.0 : 0.0;
-    case DType::kF16: return numerics::Fp16ToFloat(*static_cast<const uint16_t*>(p));
-    case DType::kBF16: return numerics::Bf16ToFloat(*static_cast<const uint16_t*>(p));
-    case DType::kF8E4M3: return numerics::Fp8E4M3ToFloat(*static_cast<const uint8_t*>(p));
-    case DType::kF8E5M2: return numerics::Fp8E5M2ToFloat(*static_cast<const uint8_t*>(p));
-    default: throw Error("GetAsDouble: unsupported type " + std::string(DTypeName(dtype_)));
+    case DType::kF32:
+      return *static_cast<const float*>(p);
+    case DType::kF64:
+      return *static_cast<const double*>(p);
+    case DType::kI8:
+      return *static_cast<const int8_t*>(p);
+    case DType::kU8:
+      return *static_cast<const uint8_t*>(p);
+    case DType::kI16:
+      return *static_cast<const int16_t*>(p);
+    case DType::kU16:
+      return *static_cast<const uint16_t*>(p);
+    case DType::kI32:
+      return *static_cast<const int32_t*>(p);
+    case DType::kU32:
+      return *static_cast<const uint32_t*>(p);
+    case DType::kI64:
+      return static_cast<double>(*static_cast<const int64_t*>(p));
+    case DType::kU64:
+      return static_cast<double>(*static_cast<const uint64_t*>(p));
+    case DType::kBool:
+      return *static_cast<const uint8_t*>(p) ? 1.0 : 0.0;
+    case DType::kF16:
+      return numerics::Fp16ToFloat(*static_cast<const uint16_t*>(p));
+    case DType::kBF16:
+      return numerics::Bf16ToFloat(*static_cast<const uint16_t*>(p));
+    case DType::kF8E4M3:
+      return numerics::Fp8E4M3ToFloat(*static_cast<const uint8_t*>(p));
+    case DType::kF8E5M2:
+      return numerics::Fp8E5M2ToFloat(*static_cast<const uint8_t*>(p));
+    default:
+      throw Error("GetAsDouble: unsupported type " + std::string(DTypeName(dtype_)));
   }
 }
 

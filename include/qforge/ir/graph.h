@@ -78,8 +78,8 @@ struct Node {
 
 struct Graph {
   std::string name;
-  std::vector<Node> nodes;  // kept in topological order by import and by passes
-  std::vector<ValueInfo> inputs;   // graph inputs that are not initializers
+  std::vector<Node> nodes;        // kept in topological order by import and by passes
+  std::vector<ValueInfo> inputs;  // graph inputs that are not initializers
   std::vector<ValueInfo> outputs;
   std::map<std::string, ValueInfo> value_info;  // inferred types/shapes of intermediates
   std::map<std::string, Tensor> initializers;
@@ -107,6 +107,17 @@ void VerifyOrThrow(const Graph& g);
 
 // Reorders g.nodes topologically (stable for already-sorted graphs). Throws on cycles.
 void TopologicalSort(Graph& g);
+
+// Indices of the nodes that read value v.
+std::vector<int> Consumers(const Graph& g, const std::string& v);
+// True when v is one of the graph's outputs.
+bool IsGraphOutput(const Graph& g, const std::string& v);
+// Rewrites every node input and graph output named `from` to `to`.
+void ReplaceAllUses(Graph& g, const std::string& from, const std::string& to);
+// Drops initializers and value_info entries that no node or graph output refers to.
+void RemoveUnusedValues(Graph& g);
+// A value name not yet used in g, built from `base` ("w_folded", "w_folded_1", ...).
+std::string UniqueValueName(const Graph& g, const std::string& base);
 
 // A stable text form for debugging and golden tests.
 std::string ToText(const Graph& g);

@@ -1,0 +1,36 @@
+// Graph rewrites, one pass a file under src/passes/; the pipelines are spelled out in pipeline.cc.
+//
+// Every pass takes a valid graph and leaves a valid graph (ir::Verify passes) that computes the
+// same function up to floating-point reassociation. Each returns the number of rewrites made.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qforge/ir/graph.h"
+
+namespace qforge::passes {
+
+// Removes Identity nodes and inference-mode Dropout (without mask output in use).
+int RemoveIdentity(ir::Graph& g);
+
+// Evaluates nodes whose inputs are all constants and replaces their outputs by initializers.
+// QuantizeLinear/DequantizeLinear are kept (they carry the quantized form of weights), and
+// results larger than 64 MiB are not materialized.
+int FoldConstants(ir::Graph& g);
+
+// Folds an inference BatchNormalization into the Conv, ConvTranspose or Gemm that feeds it,
+// when that producer has no other reader and BN's parameters are constants:
+//   s = gamma / sqrt(var + eps);  W' = W * s (per output channel);  b' = (b - mean) * s + beta.
+int FoldBatchNorm(ir::Graph& g);
+
+struct PassStat {
+  std::string pass;
+  int rewrites = 0;
+};
+
+// The inference clean-up pipeline: RemoveIdentity, FoldConstants, FoldBatchNorm.
+// When `verify` is set, ir::VerifyOrThrow runs after every pass.
+std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
+
+}  // namespace qforge::passes
