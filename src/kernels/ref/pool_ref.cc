@@ -1,0 +1,251 @@
+// Pooling kernels: readable N-d references and the OpenMP 2-D / global fast paths.
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "qforge/kernels/pool.h"
+#include "qforge/tensor/tensor.h"
+
+namespace qforge::kernels {
+
+void CheckPoolGeometry(const PoolGeometry& g) {
+  const size_t n = g.in.size();
+  if (g.out.size() != n || g.kernel.size() != n || g.strides.size() != n ||
+      g.dilations.size() != n || g.pads_begin.size() != n || g.pads_end.size() != n)
+    throw Error("pool geometry: per-axis vectors differ in length");
+  if (g.batch < 0 || g.channels < 0) throw Error("pool geometry: negative batch or channels");
+  for (size_t i = 0; i < n; ++i) {
+    if (g.kernel[i] <= 0 || g.strides[i] <= 0 || g.dilations[i] <= 0)
+      throw Error("pool geometry: kernel, strides and dilations must be positive (axis " +
+                  std::to_string(i) + ")");
+    if (g.in[i] < 0 || g.out[i] < 0 || g.pads_begin[i] < 0 || g.pads_end[i] < 0)
+      throw Error("pool geometry: negative size or pad (axis " + std::to_string(i) + ")");
+  }
+}
+
+namespace {
+
+// Advances a multi-index over the box [0, limit) in row-major order; false after the last.
+bool NextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& limit) {
+  for (int64_t a = static_cast<int64_t>(idx.size()) - 1; a >= 0; --a) {
+    if (++idx[a] < limit[a]) return true;
+    idx[a] = 0;
+  }
+  return false;
+}
+
+int64_t Product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t d : v) p *= d;
+  return p;
+}
+
+}  // namespace
+
+template <typename T>
+void MaxPoolRef(const PoolGeometry& g, const T* x, T* y, int64_t* indices, int storage_order) {
+  CheckPoolGeometry(g);
+  const size_t nd = g.in.size();
+  const int64_t in_plane = Product(g.in), out_plane = Product(g.out);
+  if (out_plane == 0 || g.batch * g.channels == 0) return;
+  for (int64_t plane = 0; plane < g.batch * g.channels; ++plane) {  // plane = n * C + c
+    const T* xp = x + plane * in_plane;
+    std::vector<int64_t> o(nd, 0);
+    int64_t out_pos = 0;
+    do {
+      T best = std::numeric_limits<T>::lowest();
+      int64_t best_index = -1;
+      std::vector<int64_t> k(nd, 0);
+      do {
+        // Input position of tap k for output o; skip taps in the padding.
+        int64_t row_major = 0, col_major = 0, col_stride = 1;
+        bool inside = true;
+        for (size_t a = 0; a < nd; ++a) {
+          const int64_t pos = o[a] * g.strides[a] - g.pads_begin[a] + k[a] * g.dilations[a];
+          if (pos < 0 || pos >= g.in[a]) inside = false;
+          row_major = row_major * g.in[a] + pos;
+          col_major += pos * col_stride;
+          col_stride *= g.in[a];
+        }
+        if (!inside) continue;
+        const T v = xp[row_major];
+        if (best_index < 0 || v > best) {
+          best = v;
+          best_index = plane * in_plane + (storage_order == 0 ? row_major : col_major);
+        }
+      } while (NextIndex(k, g.kernel));
+      y[plane * out_plane + out_pos] = best;
+      if (indices) indices[plane * out_plane + out_pos] = best_index;
+      ++out_pos;
+    } while (NextIndex(o, g.out));
+  }
+}
+
+template void MaxPoolRef<float>(const PoolGeometry&, const float*, float*, int64_t*, int);
+template void MaxPoolRef<uint8_t>(const PoolGeometry&, const uint8_t*, uint8_t*, int64_t*, int);
+template void MaxPoolRef<int8_t>(const PoolGeometry&, const int8_t*, int8_t*, int64_t*, int);
+
+void AveragePoolRef(const PoolGeometry& g, bool count_include_pad, const float* x, float* y) {
+  CheckPoolGeometry(g);
+  const size_t nd = g.in.size();
+  const int64_t in_plane = Product(g.in), out_plane = Product(g.out);
+  if (out_plane == 0 || g.batch * g.channels == 0) return;
+  for (int64_t plane = 0; plane < g.batch * g.channels; ++plane) {
+    const float* xp = x + plane * in_plane;
+    std::vector<int64_t> o(nd, 0);
+    int64_t out_pos = 0;
+    do {
+      double sum = 0.0;
+      int64_t valid = 0, in_padded_extent = 0;
+      std::vector<int64_t> k(nd, 0);
+      do {
+        int64_t offset = 0;
+        bool inside = true, in_extent = true;
+        for (size_t a = 0; a < nd; ++a) {
+          const int64_t pos = o[a] * g.strides[a] - g.pads_begin[a] + k[a] * g.dilations[a];
+          if (pos < 0 || pos >= g.in[a]) inside = false;
+          if (pos < -g.pads_begin[a] || pos >= g.in[a] + g.pads_end[a]) in_extent = false;
+          offset = offset * g.in[a] + pos;
+        }
+        if (in_extent) ++in_padded_extent;
+        if (!inside) continue;
+        sum += xp[offset];
+        ++valid;
+      } while (NextIndex(k, g.kernel));
+      const int64_t divisor = count_include_pad ? in_padded_extent : valid;
+      y[plane * out_plane + out_pos] = divisor ? static_cast<float>(sum / divisor) : 0.0f;
+      ++out_pos;
+    } while (NextIndex(o, g.out));
+  }
+}
+
+void GlobalAveragePoolRef(int64_t planes, int64_t plane_size, const float* x, float* y) {
+  for (int64_t p = 0; p < planes; ++p) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < plane_size; ++i) sum += x[p * plane_size + i];
+    y[p] = plane_size ? static_cast<float>(sum / plane_size) : 0.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast paths.
+//
+// The 2-D kernels walk the window tap by tap: for tap (kh, kw) every output column ow in the
+// range where the tap lands inside the row reads x[ih][ow * sw - pw + kw * dw], so the inner
+// loop over ow has no branches and vectorizes (contiguous when sw == 1).
+
+namespace {
+
+int NumThreads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+// Output columns [lo, hi) for which tap offset t = k * dil - pad lands inside [0, in).
+void TapRange(int64_t t, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
+  // need 0 <= o * stride + t < in
+  int64_t l = t >= 0 ? 0 : (-t + stride - 1) / stride;
+  int64_t h = in - t <= 0 ? 0 : (in - t - 1) / stride + 1;
+  *lo = std::min(l, out);
+  *hi = std::max(*lo, std::min(h, out));
+}
+
+}  // namespace
+
+void MaxPool2dF32(const PoolGeometry& g, const float* x, float* y, int threads) {
+  CheckPoolGeometry(g);
+  if (g.in.size() != 2) throw Error("MaxPool2dF32: needs 2 spatial dims");
+  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static) num_threads(NumThreads(threads))
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * H * W;
+    float* yp = y + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* yrow = yp + oh * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = std::numeric_limits<float>::lowest();
+      for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+        const int64_t ih = oh * g.strides[0] - g.pads_begin[0] + kh * g.dilations[0];
+        if (ih < 0 || ih >= H) continue;
+        const float* xrow = xp + ih * W;
+        for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+          const int64_t t = kw * g.dilations[1] - g.pads_begin[1];
+          int64_t lo, hi;
+          TapRange(t, g.strides[1], W, OW, &lo, &hi);
+          const int64_t sw = g.strides[1];
+#pragma omp simd
+          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] = std::max(yrow[ow], xrow[ow * sw + t]);
+        }
+      }
+    }
+  }
+}
+
+void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float* x, float* y,
+                      int threads) {
+  CheckPoolGeometry(g);
+  if (g.in.size() != 2) throw Error("AveragePool2dF32: needs 2 spatial dims");
+  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t planes = g.batch * g.channels;
+  // The divisor is separable: (taps counted along h) * (taps counted along w).
+  auto counts = [&](int axis, int64_t out) {
+    std::vector<float> c(out);
+    for (int64_t o = 0; o < out; ++o) {
+      int64_t n = 0;
+      for (int64_t k = 0; k < g.kernel[axis]; ++k) {
+        const int64_t pos = o * g.strides[axis] - g.pads_begin[axis] + k * g.dilations[axis];
+        n += count_include_pad ? (pos >= -g.pads_begin[axis] && pos < g.in[axis] + g.pads_end[axis])
+                               : (pos >= 0 && pos < g.in[axis]);
+      }
+      c[o] = static_cast<float>(n);
+    }
+    return c;
+  };
+  const std::vector<float> count_h = counts(0, OH), count_w = counts(1, OW);
+#pragma omp parallel for schedule(static) num_threads(NumThreads(threads))
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * H * W;
+    float* yp = y + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* yrow = yp + oh * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = 0.0f;
+      for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+        const int64_t ih = oh * g.strides[0] - g.pads_begin[0] + kh * g.dilations[0];
+        if (ih < 0 || ih >= H) continue;
+        const float* xrow = xp + ih * W;
+        for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+          const int64_t t = kw * g.dilations[1] - g.pads_begin[1];
+          int64_t lo, hi;
+          TapRange(t, g.strides[1], W, OW, &lo, &hi);
+          const int64_t sw = g.strides[1];
+#pragma omp simd
+          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] += xrow[ow * sw + t];
+        }
+      }
+      const float ch = count_h[oh];
+#pragma omp simd
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const float d = ch * count_w[ow];
+        yrow[ow] = d > 0.0f ? yrow[ow] / d : 0.0f;
+      }
+    }
+  }
+}
+
+void GlobalAveragePoolF32(int64_t planes, int64_t plane_size, const float* x, float* y,
+                          int threads) {
+#pragma omp parallel for schedule(static) num_threads(NumThreads(threads))
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * plane_size;
+    float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= plane_size; i += 8)
+#pragma omp simd
+      for (int j = 0; j < 8; ++j) partial[j] += xp[i + j];
+    float sum = 0.0f;
+    for (; i < plane_size; ++i) sum += xp[i];
+    for (int j = 0; j < 8; ++j) sum += partial[j];
+    y[p] = plane_size ? sum / static_cast<float>(plane_size) : 0.0f;
+  }
+}
+
+}  // namespace qforge::kernels
