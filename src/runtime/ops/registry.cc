@@ -9,6 +9,7 @@ namespace qforge::runtime {
 
 #define QF_OP(domain, op, factory) std::unique_ptr<OpKernel> factory(const OpInit&);
 #include "runtime/ops/elementwise_ops.inc"
+#include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"
@@ -22,6 +23,7 @@ struct Entry {
 const Entry kOps[] = {
 #define QF_OP(domain, op, factory) {domain, op, &factory},
 #include "runtime/ops/elementwise_ops.inc"
+#include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"

@@ -1,0 +1,77 @@
+// fp32 GEMM microkernel, 8 x 32 tile, AVX-512F (compiled with AVX-512 flags only).
+// GCC 12 warns falsely about _mm512_setzero_ps / set1 internals (-Wmaybe-uninitialized).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "kernels/x86/gemm_ukernel.h"
+
+namespace qforge::kernels::detail {
+
+namespace {
+
+inline __mmask16 FirstLanes(int n) {
+  if (n <= 0) return 0;
+  if (n >= 16) return 0xFFFF;
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// NV: number of 16-wide column vectors computed (1 when the tile has <= 16 valid columns).
+template <int NV>
+inline void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                 const TileEpilogue& ep) {
+  constexpr int MR = kAvx512Mr, NR = kAvx512Nr;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  const __m512 alpha = _mm512_set1_ps(ep.alpha);
+  const __m512 beta = _mm512_set1_ps(ep.beta);
+  const __m512 lo = _mm512_set1_ps(ep.lo), hi = _mm512_set1_ps(ep.hi);
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) mask[v] = FirstLanes(n - 16 * v);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* crow = c + i * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      __m512 r = acc[i][v];
+      if (ep.alpha != 1.0f) r = _mm512_mul_ps(r, alpha);
+      if (ep.beta != 0.0f)
+        r = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask[v], crow + 16 * v), r);
+      if (ep.row_bias) r = _mm512_add_ps(r, _mm512_set1_ps(ep.row_bias[i]));
+      if (ep.col_bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask[v], ep.col_bias + 16 * v));
+      if (ep.clamp) r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+      _mm512_mask_storeu_ps(crow + 16 * v, mask[v], r);
+    }
+  }
+}
+
+}  // namespace
+
+void SgemmMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                  int m, int n, const TileEpilogue& ep) {
+  if (n <= 16)
+    Tile<1>(kc, a, b, c, ldc, m, n, ep);
+  else
+    Tile<2>(kc, a, b, c, ldc, m, n, ep);
+}
+
+}  // namespace qforge::kernels::detail
