@@ -227,5 +227,27 @@ TEST(Requantize, DifferenceFromRealMultiplierIsRareAndAtMostOne) {
   EXPECT_LE(differ, kTrials / 10000);
 }
 
+TEST(Requantize, SimdFriendlyFormulationsAreExact) {
+  // docs/numerics.md, "SIMD note": AVX2 lacks a 64-bit arithmetic shift. (b) offset by 2^62 and
+  // shift logically; (a) for n <= 32 a logical shift gives the right low 32 bits.
+  std::mt19937_64 rng(31);
+  std::uniform_int_distribution<int32_t> acc_dist(kI32Min, kI32Max);
+  std::uniform_real_distribution<double> e(-32, 30.9);
+  for (int t = 0; t < 200000; ++t) {
+    const int32_t acc = t < 4 ? (t % 2 ? kI32Min : kI32Max) : acc_dist(rng);
+    const FixedMultiplier m = QuantizeMultiplier(std::exp2(e(rng)));
+    const int n = 31 - m.shift;
+    if (n == 0) continue;
+    const int64_t expect = MultiplyByFixed(acc, m);
+    const int64_t p = int64_t{acc} * m.mantissa;
+    const uint64_t u = uint64_t(p) + (uint64_t{1} << (n - 1)) + (uint64_t{1} << 62);
+    ASSERT_EQ(int64_t((u >> n) - (uint64_t{1} << (62 - n))), expect) << acc << " n=" << n;
+    if (n <= 32 && expect >= kI32Min && expect <= kI32Max) {
+      const uint64_t v = uint64_t(p) + (uint64_t{1} << (n - 1));
+      ASSERT_EQ(int32_t(uint32_t(v >> n)), int32_t(expect)) << acc << " n=" << n;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qforge::numerics
