@@ -118,4 +118,55 @@ uint8_t FloatToFp8E5M2(float x, bool saturate) {
   return static_cast<uint8_t>(Encode(kE5M2, x, saturate));
 }
 
+const char* FloatFormatName(FloatFormat f) {
+  switch (f) {
+    case FloatFormat::kFp16:
+      return "fp16";
+    case FloatFormat::kBf16:
+      return "bf16";
+    case FloatFormat::kFp8E4M3:
+      return "fp8_e4m3";
+    case FloatFormat::kFp8E5M2:
+      return "fp8_e5m2";
+  }
+  return "?";
+}
+
+namespace {
+const MiniFormat& Mini(FloatFormat f) {
+  switch (f) {
+    case FloatFormat::kFp16:
+      return kFp16;
+    case FloatFormat::kBf16:
+      return kBf16;
+    case FloatFormat::kFp8E4M3:
+      return kE4M3;
+    case FloatFormat::kFp8E5M2:
+      break;
+  }
+  return kE5M2;
+}
+}  // namespace
+
+float FloatFormatMax(FloatFormat f) { return Decode(Mini(f), Mini(f).max_finite_bits()); }
+float FloatFormatMinNormal(FloatFormat f) { return Decode(Mini(f), 1u << Mini(f).mbits); }
+float FloatFormatEpsilon(FloatFormat f) {
+  return std::bit_cast<float>(static_cast<uint32_t>(127 - Mini(f).mbits) << 23);
+}
+
+// fp16 / bf16 follow IEEE (overflow to Inf); only the fp8 conversions take `saturate`.
+bool SaturateFor(FloatFormat f, bool saturate) {
+  return saturate && (f == FloatFormat::kFp8E4M3 || f == FloatFormat::kFp8E5M2);
+}
+
+float RoundToFloatFormat(float x, FloatFormat f, bool saturate) {
+  return Decode(Mini(f), Encode(Mini(f), x, SaturateFor(f, saturate)));
+}
+
+void RoundToFloatFormat(const float* x, int64_t n, FloatFormat f, float* out, bool saturate) {
+  const MiniFormat& m = Mini(f);
+  const bool sat = SaturateFor(f, saturate);
+  for (int64_t i = 0; i < n; ++i) out[i] = Decode(m, Encode(m, x[i], sat));
+}
+
 }  // namespace qforge::numerics

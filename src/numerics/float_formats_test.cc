@@ -295,5 +295,40 @@ TEST(FloatFormats, E5M2EdgeCases) {
   }
 }
 
+TEST(FloatFormats, FormatTableAndRoundTo) {
+  EXPECT_EQ(FloatFormatMax(FloatFormat::kFp16), 65504.0f);
+  EXPECT_EQ(FloatFormatMax(FloatFormat::kBf16), std::bit_cast<float>(0x7F7F0000u));
+  EXPECT_EQ(FloatFormatMax(FloatFormat::kFp8E4M3), 448.0f);
+  EXPECT_EQ(FloatFormatMax(FloatFormat::kFp8E5M2), 57344.0f);
+  EXPECT_EQ(FloatFormatMinNormal(FloatFormat::kFp16), std::ldexp(1.0f, -14));
+  EXPECT_EQ(FloatFormatMinNormal(FloatFormat::kBf16), std::ldexp(1.0f, -126));
+  EXPECT_EQ(FloatFormatMinNormal(FloatFormat::kFp8E4M3), std::ldexp(1.0f, -6));
+  EXPECT_EQ(FloatFormatMinNormal(FloatFormat::kFp8E5M2), std::ldexp(1.0f, -14));
+  EXPECT_EQ(FloatFormatEpsilon(FloatFormat::kFp16), std::ldexp(1.0f, -10));
+  EXPECT_EQ(FloatFormatEpsilon(FloatFormat::kBf16), std::ldexp(1.0f, -7));
+  EXPECT_EQ(FloatFormatEpsilon(FloatFormat::kFp8E4M3), 0.125f);
+  EXPECT_EQ(FloatFormatEpsilon(FloatFormat::kFp8E5M2), 0.25f);
+  EXPECT_STREQ(FloatFormatName(FloatFormat::kFp8E4M3), "fp8_e4m3");
+  EXPECT_STREQ(FloatFormatName(FloatFormat::kBf16), "bf16");
+  EXPECT_EQ(RoundToFloatFormat(1e6f, FloatFormat::kFp16), INFINITY);  // IEEE, never saturates
+  EXPECT_EQ(RoundToFloatFormat(1e6f, FloatFormat::kFp8E4M3), 448.0f);
+  EXPECT_TRUE(std::isnan(RoundToFloatFormat(1e6f, FloatFormat::kFp8E4M3, false)));
+  EXPECT_EQ(RoundToFloatFormat(1e6f, FloatFormat::kFp8E5M2, false), INFINITY);
+  const float x[] = {0.1f, -3.3f, 1000.0f, 1.0f / 3};
+  float y[4];
+  for (FloatFormat f :
+       {FloatFormat::kFp16, FloatFormat::kBf16, FloatFormat::kFp8E4M3, FloatFormat::kFp8E5M2}) {
+    RoundToFloatFormat(x, 4, f, y);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(y[i], RoundToFloatFormat(x[i], f));
+      // Relative rounding error <= epsilon / 2 in the normal range below max.
+      if (std::fabs(x[i]) <= FloatFormatMax(f) && std::fabs(x[i]) >= FloatFormatMinNormal(f)) {
+        EXPECT_LE(std::fabs(y[i] - x[i]), std::fabs(x[i]) * FloatFormatEpsilon(f) / 2);
+      }
+    }
+  }
+  EXPECT_EQ(RoundToFloatFormat(0.1f, FloatFormat::kFp8E4M3), 0.1015625f);  // 13 * 2^-7
+}
+
 }  // namespace
 }  // namespace qforge::numerics

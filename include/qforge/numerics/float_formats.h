@@ -23,4 +23,17 @@ uint8_t FloatToFp8E4M3(float x, bool saturate = true);
 float Fp8E5M2ToFloat(uint8_t bits);
 uint8_t FloatToFp8E5M2(float x, bool saturate = true);
 
+// The narrow float formats as values, for reports and simulation.
+enum class FloatFormat { kFp16, kBf16, kFp8E4M3, kFp8E5M2 };
+
+const char* FloatFormatName(FloatFormat f);  // "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"
+float FloatFormatMax(FloatFormat f);         // largest finite value (65504, 3.39e38, 448, 57344)
+float FloatFormatMinNormal(FloatFormat f);   // 2^-14, 2^-126, 2^-6, 2^-14
+float FloatFormatEpsilon(FloatFormat f);     // 2^-mantissa_bits: 2^-10, 2^-7, 2^-3, 2^-2
+
+// The value x becomes when stored in format f: decode(encode(x)). `saturate` as above (fp8
+// only; fp16/bf16 always follow IEEE overflow to Inf).
+float RoundToFloatFormat(float x, FloatFormat f, bool saturate = true);
+void RoundToFloatFormat(const float* x, int64_t n, FloatFormat f, float* out, bool saturate = true);
+
 }  // namespace qforge::numerics
