@@ -1,0 +1,249 @@
+// Fast fp32 Conv / ConvTranspose / depthwise (every compiled ISA) against the reference kernels.
+#include "qforge/kernels/conv.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/ref/conv_ref.h"
+#include "qforge/tensor/tensor.h"
+
+namespace qforge::kernels {
+namespace {
+
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (IsaSupported(isa)) out.push_back(isa);
+  return out;
+}
+
+std::vector<float> Random(int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+int64_t Product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t d : v) p *= d;
+  return p;
+}
+
+// A conv geometry with out_size filled from the other fields.
+ConvGeometry Make(int64_t batch, int64_t c, int64_t m, int64_t group, std::vector<int64_t> in,
+                  std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> d,
+                  std::vector<int64_t> pb, std::vector<int64_t> pe) {
+  ConvGeometry g;
+  g.batch = batch;
+  g.in_channels = c;
+  g.out_channels = m;
+  g.group = group;
+  g.in_size = in;
+  g.kernel = k;
+  g.strides = s;
+  g.dilations = d;
+  g.pads_begin = pb;
+  g.pads_end = pe;
+  for (size_t i = 0; i < k.size(); ++i)
+    g.out_size.push_back(ConvOutputSize(in[i], k[i], s[i], d[i], pb[i], pe[i]));
+  return g;
+}
+
+std::string Text(const ConvGeometry& g) {
+  return "batch " + std::to_string(g.batch) + " C " + std::to_string(g.in_channels) + " M " +
+         std::to_string(g.out_channels) + " group " + std::to_string(g.group) + " in " +
+         ShapeToString(g.in_size) + " k " + ShapeToString(g.kernel) + " s " +
+         ShapeToString(g.strides) + " d " + ShapeToString(g.dilations) + " pb " +
+         ShapeToString(g.pads_begin) + " pe " + ShapeToString(g.pads_end);
+}
+
+// Tolerance: each output sums K = C/group * taps products of values in [-1, 1].
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, int64_t k) {
+  ASSERT_EQ(got.size(), want.size());
+  const double tol = 2.4e-7 * (k + 8) + 1e-6;
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (!(std::fabs(got[i] - want[i]) <= tol)) {
+      ADD_FAILURE() << "at " << i << ": got " << got[i] << ", want " << want[i];
+      ++bad;
+    }
+}
+
+void CheckConv(const ConvGeometry& g, Isa isa, std::mt19937& rng, Activation act = {},
+               int threads = 1, bool with_bias = true) {
+  SCOPED_TRACE(std::string(IsaName(isa)) + " " + Text(g));
+  const int64_t taps = Product(g.kernel);
+  const auto x = Random(g.batch * g.in_channels * Product(g.in_size), rng);
+  const auto w = Random(g.out_channels * (g.in_channels / g.group) * taps, rng);
+  const auto b = Random(g.out_channels, rng);
+  std::vector<float> want(g.batch * g.out_channels * Product(g.out_size));
+  ref::Conv(g, x.data(), w.data(), with_bias ? b.data() : nullptr, want.data());
+  for (float& v : want) v = std::min(std::max(v, act.lo), act.hi);
+  const ConvF32 conv(g.out_channels, g.in_channels, g.group, g.kernel, w.data(),
+                     with_bias ? b.data() : nullptr, isa);
+  std::vector<float> got(want.size(), NAN);
+  conv.Run(g, x.data(), got.data(), act, threads);
+  ExpectClose(got, want, g.in_channels / g.group * taps);
+}
+
+void CheckConvTranspose(const ConvGeometry& g, Isa isa, std::mt19937& rng, int threads = 1) {
+  SCOPED_TRACE(std::string(IsaName(isa)) + " transpose " + Text(g) + " out " +
+               ShapeToString(g.out_size));
+  const int64_t taps = Product(g.kernel);
+  const auto x = Random(g.batch * g.in_channels * Product(g.in_size), rng);
+  const auto w = Random(g.in_channels * (g.out_channels / g.group) * taps, rng);
+  const auto b = Random(g.out_channels, rng);
+  std::vector<float> want(g.batch * g.out_channels * Product(g.out_size));
+  ref::ConvTranspose(g, x.data(), w.data(), b.data(), want.data());
+  const ConvTransposeF32 conv(g.in_channels, g.out_channels, g.group, g.kernel, w.data(), b.data(),
+                              isa);
+  std::vector<float> got(want.size(), NAN);
+  conv.Run(g, x.data(), got.data(), {}, threads);
+  ExpectClose(got, want, g.in_channels / g.group * taps);
+}
+
+TEST(RefConv, OnnxBasicConvWithPadding) {
+  // ONNX's test_basic_conv_with_padding: x = 0..24 (5x5), W = ones(3x3), pads 1.
+  std::vector<float> x(25), w(9, 1.0f), y(25);
+  for (int i = 0; i < 25; ++i) x[i] = static_cast<float>(i);
+  const ConvGeometry g = Make(1, 1, 1, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1});
+  ref::Conv(g, x.data(), w.data(), nullptr, y.data());
+  const std::vector<float> want = {12,  21, 27, 33,  24,  33,  54,  63, 72,  51,  63,  99, 108,
+                                   117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84};
+  EXPECT_EQ(y, want);
+}
+
+TEST(RefConvTranspose, OnnxConvTransposeExample) {
+  // ONNX's test_convtranspose: x = 0..8 (3x3), W = ones (2 out channels, 3x3), no pads.
+  std::vector<float> x(9), w(18, 1.0f), y(2 * 25);
+  for (int i = 0; i < 9; ++i) x[i] = static_cast<float>(i);
+  ConvGeometry g = Make(1, 1, 2, 1, {3, 3}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0});
+  g.out_size = {5, 5};
+  ref::ConvTranspose(g, x.data(), w.data(), nullptr, y.data());
+  const std::vector<float> plane = {0,  1,  3, 3,  2,  3,  8,  15, 12, 7,  9,  21, 36,
+                                    27, 15, 9, 20, 33, 24, 13, 6,  13, 21, 15, 8};
+  EXPECT_EQ(std::vector<float>(y.begin(), y.begin() + 25), plane);
+  EXPECT_EQ(std::vector<float>(y.begin() + 25, y.end()), plane);
+}
+
+TEST(ConvF32, RandomGeometries2d) {
+  std::mt19937 rng(10);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  for (Isa isa : SupportedIsas()) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t group = 1 + pick(rng) % 3;
+      const int64_t c = group * (1 + pick(rng) % 4), m = group * (1 + pick(rng) % 5);
+      const int64_t kh = 1 + pick(rng) % 4, kw = 1 + pick(rng) % 4;
+      const int64_t sh = 1 + pick(rng) % 3, sw = 1 + pick(rng) % 3;
+      const int64_t dh = 1 + pick(rng) % 2, dw = 1 + pick(rng) % 2;
+      const int64_t h = (kh - 1) * dh + 1 + pick(rng) % 9, w = (kw - 1) * dw + 1 + pick(rng) % 9;
+      const ConvGeometry g =
+          Make(1 + pick(rng) % 2, c, m, group, {h, w}, {kh, kw}, {sh, sw}, {dh, dw},
+               {pick(rng) % 3, pick(rng) % 2}, {pick(rng) % 2, pick(rng) % 3});
+      CheckConv(g, isa, rng, trial % 3 == 0 ? Activation::Relu() : Activation::None(),
+                1 + trial % 2, trial % 4 != 1);
+    }
+  }
+}
+
+TEST(ConvF32, PointwiseAnd1dAnd3d) {
+  std::mt19937 rng(11);
+  for (Isa isa : SupportedIsas()) {
+    CheckConv(Make(2, 17, 33, 1, {7, 9}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng);
+    CheckConv(Make(1, 8, 6, 2, {7, 9}, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}), isa, rng);
+    CheckConv(Make(2, 6, 4, 2, {19}, {3}, {2}, {2}, {1}, {2}), isa, rng);
+    CheckConv(Make(1, 4, 3, 1, {5, 4, 6}, {2, 3, 2}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1}, {0, 1, 1}),
+              isa, rng, Activation::Clip(-0.5f, 0.5f));
+  }
+}
+
+TEST(ConvF32, Depthwise) {
+  std::mt19937 rng(12);
+  for (Isa isa : SupportedIsas()) {
+    for (int64_t s : {1, 2, 3})
+      for (int64_t k : {3, 5})
+        for (int64_t size : {1, 7, 8, 9, 17}) {
+          if (size + 2 < k) continue;
+          const ConvGeometry g = Make(2, 5, 5, 5, {size + 2, size}, {k, k}, {s, s}, {1, 1},
+                                      {k / 2, k / 2}, {k / 2, k / 2 + 1});
+          ASSERT_GE(g.out_size[1], 1);
+          CheckConv(g, isa, rng, Activation::Clip(0.0f, 6.0f), 2);
+        }
+    // Dilated, asymmetric, rectangular kernel.
+    CheckConv(Make(1, 3, 3, 3, {10, 13}, {3, 2}, {1, 2}, {2, 3}, {2, 0}, {0, 3}), isa, rng);
+  }
+}
+
+TEST(ConvF32, ModelShapes) {
+  std::mt19937 rng(13);
+  for (Isa isa : SupportedIsas()) {
+    // ResNet-18 stem (reduced image), a 3x3 block conv, a stride-2 downsample.
+    CheckConv(Make(1, 3, 64, 1, {32, 32}, {7, 7}, {2, 2}, {1, 1}, {3, 3}, {3, 3}), isa, rng,
+              Activation::Relu(), 2);
+    CheckConv(Make(1, 64, 64, 1, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng);
+    CheckConv(Make(2, 64, 128, 1, {14, 14}, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}), isa, rng);
+    // MobileNetV2 depthwise 3x3 stride 2 and an expansion 1x1.
+    CheckConv(Make(1, 96, 96, 96, {28, 28}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+              Activation::Clip(0.0f, 6.0f));
+    CheckConv(Make(1, 24, 144, 1, {14, 14}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng);
+  }
+}
+
+TEST(ConvF32, GeometryMismatchThrows) {
+  std::vector<float> w(2 * 3 * 9, 0.0f);
+  const ConvF32 conv(2, 3, 1, {3, 3}, w.data(), nullptr);
+  const ConvGeometry g = Make(1, 4, 2, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0});
+  std::vector<float> x(100), y(100);
+  EXPECT_THROW(conv.Run(g, x.data(), y.data()), Error);
+}
+
+TEST(ConvTransposeF32, RandomGeometries) {
+  std::mt19937 rng(14);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  for (Isa isa : SupportedIsas()) {
+    for (int trial = 0; trial < 30; ++trial) {
+      const size_t rank = 1 + trial % 3;
+      const int64_t group = 1 + pick(rng) % 2;
+      const int64_t c = group * (1 + pick(rng) % 3), m = group * (1 + pick(rng) % 3);
+      std::vector<int64_t> in, k, s, d, pb, pe, out;
+      for (size_t i = 0; i < rank; ++i) {
+        in.push_back(1 + pick(rng) % 5);
+        k.push_back(1 + pick(rng) % 3);
+        s.push_back(1 + pick(rng) % 3);
+        d.push_back(1 + pick(rng) % 2);
+        pb.push_back(pick(rng) % 2);
+        pe.push_back(pick(rng) % 2);
+        const int64_t output_padding = pick(rng) % s.back();
+        out.push_back(s[i] * (in[i] - 1) + output_padding + (k[i] - 1) * d[i] + 1 - pb[i] - pe[i]);
+      }
+      if (*std::min_element(out.begin(), out.end()) < 1) continue;  // pads eat the output
+      ConvGeometry g = Make(1 + trial % 2, c, m, group, in, k, s, d, pb, pe);
+      g.out_size = out;
+      CheckConvTranspose(g, isa, rng, 1 + trial % 2);
+    }
+  }
+}
+
+TEST(DepthwiseConv2dPlane, MatchesRefOnOnePlane) {
+  std::mt19937 rng(15);
+  for (Isa isa : SupportedIsas()) {
+    const DepthwisePlane p{11, 20, 6, 10, 3, 3, 2, 2, 1, 1, 1, 1};
+    const auto x = Random(11 * 20, rng), w = Random(9, rng);
+    std::vector<float> got(60), want(60);
+    DepthwiseConv2dPlane(isa, p, x.data(), w.data(), 0.25f, got.data(), Activation::None());
+    const ConvGeometry g = Make(1, 1, 1, 1, {11, 20}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1});
+    ASSERT_EQ(g.out_size, (std::vector<int64_t>{6, 10}));
+    const float bias = 0.25f;
+    ref::Conv(g, x.data(), w.data(), &bias, want.data());
+    ExpectClose(got, want, 9);
+  }
+}
+
+}  // namespace
+}  // namespace qforge::kernels
