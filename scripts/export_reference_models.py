@@ -251,7 +251,7 @@ def check_against_torchvision(name, model):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "..", "models", "large"))
+    ap.add_argument("--out-dir", default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "large")))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="resnet18,mobilenetv2", help="comma-separated subset")
