@@ -5,46 +5,10 @@
 
 namespace qforge::numerics {
 
-float RoundHalfEven(float x) {
-  // Every float with |x| >= 2^23 is already an integer (and NaN/Inf fail the test).
-  if (!(std::fabs(x) < 8388608.0f)) return x;
-  const float lo = std::floor(x);
-  const float diff = x - lo;  // exact: both are floats within a factor of 2^24
-  if (diff > 0.5f) return lo + 1.0f;
-  if (diff < 0.5f) return lo;
-  return (static_cast<int64_t>(lo) & 1) ? lo + 1.0f : lo;
-}
-
-double RoundHalfEven(double x) {
-  if (!(std::fabs(x) < 4503599627370496.0)) return x;  // 2^52
-  const double lo = std::floor(x);
-  const double diff = x - lo;
-  if (diff > 0.5) return lo + 1.0;
-  if (diff < 0.5) return lo;
-  return (static_cast<int64_t>(lo) & 1) ? lo + 1.0 : lo;
-}
-
-bool IntFormat::valid() const {
-  return is_signed ? (bits >= 2 && bits <= 32) : (bits >= 1 && bits <= 16);
-}
-
-void IntFormat::Check() const {
-  if (!valid()) {
-    throw NumericsError("IntFormat: unsupported integer format " +
-                        std::string(is_signed ? "int" : "uint") + std::to_string(bits) +
-                        " (signed: 2..32 bits, unsigned: 1..16 bits)");
-  }
-}
-
-int32_t IntFormat::qmin() const {
-  Check();
-  return is_signed ? static_cast<int32_t>(-(int64_t{1} << (bits - 1))) : 0;
-}
-
-int32_t IntFormat::qmax() const {
-  Check();
-  return is_signed ? static_cast<int32_t>((int64_t{1} << (bits - 1)) - 1)
-                   : static_cast<int32_t>((int64_t{1} << bits) - 1);
+void IntFormat::ThrowInvalid() const {
+  throw NumericsError("IntFormat: unsupported integer format " +
+                      std::string(is_signed ? "int" : "uint") + std::to_string(bits) +
+                      " (signed: 2..32 bits, unsigned: 1..16 bits)");
 }
 
 int32_t IntFormat::restricted_qmin() const { return is_signed ? -qmax() : 1; }

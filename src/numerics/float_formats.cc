@@ -91,7 +91,7 @@ uint32_t Encode(const MiniFormat& f, float x, bool saturate) {
     r = sig >> shift;
     const uint32_t rem = sig & ((1u << shift) - 1);
     const uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (r & 1u))) ++r;
+    r += static_cast<uint32_t>(rem > half) | (static_cast<uint32_t>(rem == half) & r & 1u);
   }  // else: |x| < quantum / 2^7, rounds to zero
   // r is in [2^mbits, 2^(mbits+1)] for normals and in [0, 2^mbits] in the subnormal range; a
   // carry out of the mantissa increments the exponent field, which is exactly what we want.

@@ -82,19 +82,6 @@ void CheckQuantParams(QuantParams p, IntFormat fmt) {
   }
 }
 
-int32_t QuantizeValue(float x, QuantParams p, int32_t qmin, int32_t qmax) {
-  const float v = RoundHalfEven(x / p.scale);  // float division, as ONNX QuantizeLinear
-  if (std::isnan(v)) return static_cast<int32_t>(Saturate(p.zero_point, qmin, qmax));
-  const double t = double(v) + double(p.zero_point);  // exact: |v| < 2^128, integer-valued
-  if (t <= qmin) return qmin;
-  if (t >= qmax) return qmax;
-  return static_cast<int32_t>(t);
-}
-
-float DequantizeValue(int32_t q, QuantParams p) {
-  return static_cast<float>(int64_t{q} - int64_t{p.zero_point}) * p.scale;
-}
-
 namespace detail {
 
 RunLayout MakeRunLayout(const std::vector<int64_t>& shape, const Granularity& g) {

@@ -1,6 +1,7 @@
 // Integer formats (int2..int32, uint2..uint16) and fixed-point Qm.n formats, with their ranges.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -16,9 +17,31 @@ class NumericsError : public std::runtime_error {
 };
 
 // Rounds to the nearest integer, ties to even ("banker's rounding", IEEE roundTiesToEven, the
-// rounding of ONNX QuantizeLinear). Independent of the FPU rounding mode. NaN/Inf pass through.
-float RoundHalfEven(float x);
-double RoundHalfEven(double x);
+// rounding of ONNX QuantizeLinear). Independent of the FPU rounding mode (it truncates with an
+// integer conversion and corrects; no libm call, so it inlines into quantize loops). The sign
+// of x is kept (-0.3 -> -0). NaN and Inf pass through.
+inline float RoundHalfEven(float x) {
+  // Every float with |x| >= 2^23 is already an integer (NaN and Inf fail the test too).
+  if (!(std::fabs(x) < 8388608.0f)) return x;
+  const int32_t i = static_cast<int32_t>(x);  // truncation toward zero, exact
+  const float d = x - static_cast<float>(i);  // in (-1, 1), exact
+  // Branch-free (random data would mispredict): +1 above the half, -1 below minus the half,
+  // and at exactly +-0.5 away from zero only when i is odd.
+  const int32_t odd = i & 1;
+  const int32_t up = static_cast<int32_t>(d > 0.5f) | (static_cast<int32_t>(d == 0.5f) & odd);
+  const int32_t down = static_cast<int32_t>(d < -0.5f) | (static_cast<int32_t>(d == -0.5f) & odd);
+  return std::copysign(static_cast<float>(i + up - down), x);
+}
+
+inline double RoundHalfEven(double x) {
+  if (!(std::fabs(x) < 4503599627370496.0)) return x;  // 2^52
+  const int64_t i = static_cast<int64_t>(x);
+  const double d = x - static_cast<double>(i);
+  int64_t r = i;
+  if (d > 0.5 || (d == 0.5 && (i & 1))) ++r;
+  if (d < -0.5 || (d == -0.5 && (i & 1))) --r;
+  return std::copysign(static_cast<double>(r), x);
+}
 
 // A two's-complement (is_signed) or unsigned integer of `bits` bits.
 // Valid: signed 2..32 bits (32 is for int32 biases), unsigned 1..16 bits.
@@ -26,11 +49,19 @@ struct IntFormat {
   int bits = 8;
   bool is_signed = true;
 
-  bool valid() const;
-  void Check() const;  // throws NumericsError unless valid()
+  bool valid() const { return is_signed ? (bits >= 2 && bits <= 32) : (bits >= 1 && bits <= 16); }
+  void Check() const {  // throws NumericsError unless valid()
+    if (!valid()) ThrowInvalid();
+  }
   // [qmin, qmax]: [-2^(b-1), 2^(b-1)-1] signed, [0, 2^b-1] unsigned.
-  int32_t qmin() const;
-  int32_t qmax() const;
+  int32_t qmin() const {
+    Check();
+    return is_signed ? static_cast<int32_t>(-(int64_t{1} << (bits - 1))) : 0;
+  }
+  int32_t qmax() const {
+    Check();
+    return static_cast<int32_t>((int64_t{1} << (is_signed ? bits - 1 : bits)) - 1);
+  }
   // The smallest value of the symmetric "restricted" range, which drops the most negative
   // code so the range is symmetric around its center: -qmax for signed (int8: -127), 1 for
   // unsigned (uint8 symmetric around 128: [1, 255]).
@@ -40,6 +71,9 @@ struct IntFormat {
   std::string name() const;  // "int4", "uint8"
 
   friend bool operator==(const IntFormat&, const IntFormat&) = default;
+
+ private:
+  [[noreturn]] void ThrowInvalid() const;
 };
 
 inline constexpr IntFormat kInt2{2, true};

@@ -63,13 +63,20 @@ void CheckQuantParams(QuantParams p, IntFormat fmt);
 // The division x / s is done in float, exactly as ONNX specifies ("x / y_scale") — NOT a
 // multiplication by a precomputed 1/s, which differs in the last bit for some x and can flip a
 // rounding tie. NaN quantizes to z (real 0); +-Inf saturate. p is not validated here (hot path).
-int32_t QuantizeValue(float x, QuantParams p, int32_t qmin, int32_t qmax);
+inline int32_t QuantizeValue(float x, QuantParams p, int32_t qmin, int32_t qmax) {
+  const float v = RoundHalfEven(x / p.scale);  // float division, as ONNX QuantizeLinear
+  if (v != v) return p.zero_point < qmin ? qmin : p.zero_point > qmax ? qmax : p.zero_point;
+  const double t = double(v) + double(p.zero_point);  // exact: v is an integer-valued float
+  return static_cast<int32_t>(std::min(std::max(t, double(qmin)), double(qmax)));
+}
 inline int32_t QuantizeValue(float x, QuantParams p, IntFormat fmt) {
   return QuantizeValue(x, p, fmt.qmin(), fmt.qmax());
 }
 
 // ONNX DequantizeLinear: r = float(q - z) * s (q - z exact in 64-bit, then one float multiply).
-float DequantizeValue(int32_t q, QuantParams p);
+inline float DequantizeValue(int32_t q, QuantParams p) {
+  return static_cast<float>(int64_t{q} - int64_t{p.zero_point}) * p.scale;
+}
 
 // Dequantize(Quantize(x)): the value the integer path represents x by. QAT fake-quant uses it.
 inline float FakeQuantizeValue(float x, QuantParams p, IntFormat fmt,
