@@ -22,6 +22,9 @@ using kernels::PackedMatrix;
 
 std::string VecText(const std::vector<int64_t>& v) { return ShapeToString(v); }
 
+// floor(v / 2), also for negative v (as the ONNX reference's Python `//`).
+int64_t FloorDiv2(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
 void RequireF32(const ir::Node& node, const Tensor& t, const char* what) {
   if (t.dtype() != DType::kF32)
     throw Error(node.Describe() + ": input " + what + " has type " +
@@ -308,8 +311,8 @@ class ConvTransposeOp final : public OpKernel {
           s * (g.in_size[d] - 1) + a.output_padding[d] + (g.kernel[d] - 1) * g.dilations[d] + 1;
       if (!out_shape.empty() || same) {
         const int64_t out = !out_shape.empty() ? out_shape[d] : g.in_size[d] * s;
-        const int64_t total = full - out;
-        const int64_t small = total / 2, large = total - total / 2;
+        const int64_t total = full - out;  // may be negative (output_shape beyond full)
+        const int64_t small = FloorDiv2(total), large = total - small;
         g.pads_begin[d] = a.auto_pad == "SAME_UPPER" ? small : large;
         g.pads_end[d] = a.auto_pad == "SAME_UPPER" ? large : small;
         g.out_size[d] = out;
