@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -24,7 +25,20 @@ TEST(RoundHalfEven, TiesGoToEven) {
   EXPECT_EQ(RoundHalfEven(INFINITY), INFINITY);
   EXPECT_EQ(RoundHalfEven(4503599627370495.5), 4503599627370496.0);
   EXPECT_EQ(RoundHalfEven(-3.5), -4.0);
-  // Agrees with the hardware's default rounding (nearbyint, FE_TONEAREST) on many values.
+  EXPECT_TRUE(std::signbit(RoundHalfEven(-0.3f)));
+  EXPECT_TRUE(std::signbit(RoundHalfEven(-0.5)));
+  // Agrees with the hardware's round-to-nearest-even (nearbyint in the default FE_TONEAREST
+  // mode) on ~4M float bit patterns spread over every magnitude and on every double tie below.
+  for (uint64_t u = 0; u < 0x100000000ull; u += 1021) {
+    const float x = std::bit_cast<float>(uint32_t(u));
+    if (std::isnan(x)) continue;
+    ASSERT_EQ(std::bit_cast<uint32_t>(RoundHalfEven(x)), std::bit_cast<uint32_t>(std::nearbyint(x)))
+        << x;
+  }
+  for (int i = -5000; i <= 5000; ++i) {
+    ASSERT_EQ(RoundHalfEven(i + 0.5), std::nearbyint(i + 0.5)) << i;
+    ASSERT_EQ(RoundHalfEven(i + 0.5f), std::nearbyint(i + 0.5f)) << i;
+  }
   for (int i = -100000; i <= 100000; ++i) {
     const float x = i * 0.25f + 0.01f * (i % 3);
     ASSERT_EQ(RoundHalfEven(x), std::nearbyint(x)) << x;
