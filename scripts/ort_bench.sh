@@ -5,7 +5,7 @@
 #   (make the large ones with: /usr/bin/python3 scripts/export_reference_models.py).
 #   Env: QF_ORT_THREADS (1), QF_ORT_BATCHES ("1 32"), QF_ORT_WARMUP (3), QF_ORT_RUNS (20;
 #   runs are capped at 10 for batch >= 32 on the 224x224 models to keep the run short).
-# Prints one line per (model, batch) from tools/ort/bench.js; --json prints its JSON lines.
+# Prints bench.js's report per (model, batch); --json prints its JSON objects (qforge bench's fields).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

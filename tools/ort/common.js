@@ -69,10 +69,10 @@ function positiveInt(name, text, {allowZero = false} = {}) {
 }
 
 // Latency statistics over per-run times in milliseconds. These definitions are the ones
-// `qforge bench` uses, so the two tools' figures are comparable:
+// `qforge bench` uses (src/cli/cmd_bench.cc), so the two tools' figures are comparable:
 //   median: middle element of the sorted times; mean of the two middle ones when n is even.
 //   p90:    nearest-rank 90th percentile: sorted[ceil(0.9 * n) - 1].
-//   min, max, mean: as named (mean is the arithmetic mean).
+//   min, max, mean: as named (mean is the arithmetic mean); stddev: sample (n - 1), 0 for n = 1.
 //   throughput: batch / median, in items per second.
 function latencyStats(timesMs, batch) {
   if (timesMs.length === 0) throw new Error('latencyStats: no samples');
@@ -81,8 +81,9 @@ function latencyStats(timesMs, batch) {
   const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   const p90 = s[Math.ceil(0.9 * n) - 1];
   const mean = s.reduce((a, b) => a + b, 0) / n;
+  const stddev = n > 1 ? Math.sqrt(s.reduce((a, v) => a + (v - mean) * (v - mean), 0) / (n - 1)) : 0;
   return {runs: n, median_ms: median, p90_ms: p90, min_ms: s[0], max_ms: s[n - 1], mean_ms: mean,
-          throughput_per_s: batch * 1000 / median};
+          stddev_ms: stddev, throughput_per_s: batch * 1000 / median};
 }
 
 // ---- .npy (NumPy format 1.0 / 2.0 / 3.0, little-endian, C order) ----

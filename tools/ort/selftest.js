@@ -29,6 +29,7 @@ test('stats: odd count median, nearest-rank p90', () => {
   assert.strictEqual(s.min_ms, 1);
   assert.strictEqual(s.max_ms, 5);
   assert.strictEqual(s.mean_ms, 3);
+  assert.strictEqual(s.stddev_ms, Math.sqrt(2.5));  // sample variance of 1..5 is 10 / 4
   assert.strictEqual(s.throughput_per_s, 2 * 1000 / 3);
 });
 
@@ -40,6 +41,7 @@ test('stats: even count median averages the middle pair; p90 of 10 and 20 sample
   const twenty = Array.from({length: 20}, (_, i) => i + 1);
   assert.strictEqual(latencyStats(twenty, 1).p90_ms, 18);  // index 17
   assert.strictEqual(latencyStats([7], 1).p90_ms, 7);
+  assert.strictEqual(latencyStats([7], 1).stddev_ms, 0);
 });
 
 test('npy: float32 round trip with a header a multiple of 64 bytes', () => {
