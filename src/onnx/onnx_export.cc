@@ -109,7 +109,10 @@ void BuildModel(const ir::Graph& g, onnx::ModelProto* m) {
       throw Error("SaveModel: graph output '" + v.name + "' has no element type");
     detail::ValueInfoToProto(v, gp->add_output());
   }
-  for (const auto& [name, v] : g.value_info) detail::ValueInfoToProto(v, gp->add_value_info());
+  for (const auto& [name, v] : g.value_info) {
+    if (v.dtype == DType::kUndefined && !v.has_shape) continue;  // nothing known: omit
+    detail::ValueInfoToProto(v, gp->add_value_info());
+  }
 
   // Check what libonnx can check: it knows opsets <= 17 and IR <= its own IR_VERSION.
   if (opset <= kMaxCheckedOpset && ir <= onnx::IR_VERSION) {

@@ -211,6 +211,7 @@ ir::Graph Translate(const onnx::ModelProto& m, int64_t opset, const std::string&
   for (const auto& vp : gp.value_info()) {
     if (io_names.count(vp.name()) || g.is_initializer(vp.name()) || vp.name().empty()) continue;
     ir::ValueInfo vi = ValueInfoFromProto(vp, what + ": value '" + vp.name() + "'");
+    if (vi.dtype == DType::kUndefined && !vi.has_shape) continue;  // says nothing
     g.value_info[vi.name] = std::move(vi);
   }
 
