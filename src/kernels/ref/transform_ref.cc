@@ -164,7 +164,10 @@ void CheckSlice(const Tensor& x, std::span<const int64_t> starts, std::span<cons
     if (steps[d] == 0) throw Error("Slice: step 0 on axis " + std::to_string(d));
     if (out_shape[d] < 0) throw Error("Slice: negative output size");
     if (out_shape[d] == 0) continue;
-    int64_t last = starts[d] + (out_shape[d] - 1) * steps[d];
+    int64_t span = 0, last = 0;
+    if (__builtin_mul_overflow(out_shape[d] - 1, steps[d], &span) ||
+        __builtin_add_overflow(starts[d], span, &last))
+      throw Error("Slice: indices out of range on axis " + std::to_string(d));
     if (starts[d] < 0 || starts[d] >= x.shape()[d] || last < 0 || last >= x.shape()[d])
       throw Error("Slice: indices out of range on axis " + std::to_string(d));
   }
@@ -273,7 +276,7 @@ std::vector<Tensor> Split(const Tensor& x, int64_t axis, std::span<const int64_t
   int64_t sum = 0;
   for (int64_t s : sizes) {
     if (s < 0) throw Error("Split: negative split size");
-    sum += s;
+    if (__builtin_add_overflow(sum, s, &sum)) throw Error("Split: split sizes overflow");
   }
   if (sum != x.shape()[axis])
     throw Error("Split: split sizes sum to " + std::to_string(sum) + ", axis " +

@@ -49,6 +49,12 @@ std::unique_ptr<OpKernel> Identity1(const OpInit& init) {
   });
 }
 
+// ceil(dist / |step|) for dist > 0 without overflow, even for step = INT64_MIN.
+int64_t CeilDiv(int64_t dist, int64_t step) {
+  const uint64_t mag = step > 0 ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+  return static_cast<int64_t>(1 + (static_cast<uint64_t>(dist) - 1) / mag);
+}
+
 // Reshape's target shape: 0 copies the input dim (unless allowzero), -1 is inferred.
 Shape ResolveReshape(const Shape& in, const std::vector<int64_t>& spec, bool allowzero,
                      const std::string& desc) {
@@ -70,7 +76,9 @@ Shape ResolveReshape(const Shape& in, const std::vector<int64_t>& spec, bool all
     }
     if (s < 0) throw Error(desc + ": invalid shape entry " + std::to_string(s));
     out[i] = s;
-    known *= s;
+    if (__builtin_mul_overflow(known, s, &known))
+      throw Error(desc + ": shape " + ShapeToString(Shape(spec.begin(), spec.end())) +
+                  " has too many elements");
   }
   const int64_t total = NumElements(in);
   if (infer >= 0) {
@@ -253,11 +261,11 @@ std::unique_ptr<OpKernel> MakeSlice(const OpInit& init) {
       if (step > 0) {
         s = std::clamp<int64_t>(s, 0, dim);
         e = std::clamp<int64_t>(e, 0, dim);
-        out[a] = e > s ? (e - s + step - 1) / step : 0;
+        out[a] = e > s ? CeilDiv(e - s, step) : 0;
       } else {
         s = std::clamp<int64_t>(s, -1, dim - 1);
         e = std::clamp<int64_t>(e, -1, dim - 1);
-        out[a] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+        out[a] = s > e ? CeilDiv(s - e, step) : 0;
       }
       st[a] = out[a] > 0 ? s : 0;
       sp[a] = step;
