@@ -3,12 +3,14 @@
 // Interpolation is separable: the kernel resizes one axis at a time, so N-d linear is
 // bilinear / trilinear / ... (the tensor product of 1-D linear interpolations), as in ONNX's
 // reference. For output index o on an axis with input length L_in and output length L_out the
-// source coordinate is (scale = the axis' scale, see ResizeParams::scales):
+// source coordinate is (scale = the axis' scale, see ResizeParams::scales; L_rs = L_in * scale,
+// the unrounded resized length, which ONNX's reference uses where a formula names the resized
+// length — it equals L_out when the output size was given):
 //   half_pixel            (o + 0.5) / scale - 0.5
 //   half_pixel_symmetric  offset + (o + 0.5) / scale - 0.5, offset = L_in / 2 * (1 - adj),
-//                         adj = L_out / (scale * L_in)
-//   pytorch_half_pixel    L_out > 1 ? (o + 0.5) / scale - 0.5 : 0
-//   align_corners         L_out > 1 ? o * (L_in - 1) / (L_out - 1) : 0
+//                         adj = L_out / L_rs
+//   pytorch_half_pixel    L_rs > 1 ? (o + 0.5) / scale - 0.5 : 0
+//   align_corners         L_rs > 1 ? o * (L_in - 1) / (L_rs - 1) : 0
 //   asymmetric            o / scale
 //   tf_half_pixel_for_nearest  (o + 0.5) / scale
 //   tf_crop_and_resize    L_out > 1 ? start * (L_in - 1) + o * (end - start) * (L_in - 1) / (L_out

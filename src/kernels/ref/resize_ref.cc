@@ -17,28 +17,31 @@ struct Taps {
   double weight[4] = {0, 0, 0, 0};
 };
 
+// ONNX's reference uses the unrounded resized length L_in * scale (not the integer L_out) in the
+// formulas that divide by it; with sizes given, scale = L_out / L_in so the two agree.
 double SourceCoord(const ResizeParams& p, int axis, int64_t o, int64_t in_len, int64_t out_len) {
   const double scale = p.scales[axis];
+  const double resized = static_cast<double>(in_len) * scale;
   const double x = static_cast<double>(o);
   switch (p.coord) {
     case ResizeCoord::kHalfPixel:
       return (x + 0.5) / scale - 0.5;
     case ResizeCoord::kHalfPixelSymmetric: {
-      const double adjustment = out_len / (scale * in_len);
+      const double adjustment = out_len / resized;
       const double offset = in_len / 2.0 * (1.0 - adjustment);
       return offset + (x + 0.5) / scale - 0.5;
     }
     case ResizeCoord::kPytorchHalfPixel:
-      return out_len > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
+      return resized > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
     case ResizeCoord::kAlignCorners:
-      return out_len > 1 ? x * (in_len - 1) / static_cast<double>(out_len - 1) : 0.0;
+      return resized > 1 ? x * (in_len - 1) / (resized - 1) : 0.0;
     case ResizeCoord::kAsymmetric:
       return x / scale;
     case ResizeCoord::kTfHalfPixelForNearest:
       return (x + 0.5) / scale;
     case ResizeCoord::kTfCropAndResize: {
       const double start = p.roi_start[axis], end = p.roi_end[axis];
-      return out_len > 1 ? start * (in_len - 1) + x * (end - start) * (in_len - 1) / (out_len - 1)
+      return resized > 1 ? start * (in_len - 1) + x * (end - start) * (in_len - 1) / (resized - 1)
                          : 0.5 * (start + end) * (in_len - 1);
     }
   }

@@ -466,7 +466,8 @@ class ResizeOp final : public OpKernel {
       p_.coord = C::kAlignCorners;
     else if (coord == "asymmetric")
       p_.coord = C::kAsymmetric;
-    else if (coord == "tf_half_pixel_for_nearest")
+    else if (coord == "tf_half_pixel_for_nearest" ||
+             coord == "tf_half_pixel_for_nn")  // ONNX tests spell it "_nn"
       p_.coord = C::kTfHalfPixelForNearest;
     else if (coord == "tf_crop_and_resize")
       p_.coord = C::kTfCropAndResize;
