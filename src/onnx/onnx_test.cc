@@ -225,6 +225,33 @@ TEST(OnnxRoundTrip, BackendNodeModels) {
   }
 }
 
+// Every node-test model of libonnx-testdata: either it loads and survives export + re-import
+// unchanged, or it is rejected with qforge::Error (unsupported types, subgraphs, ...).
+TEST(OnnxRoundTrip, AllBackendNodeModels) {
+  if (!HaveNodeTests()) GTEST_SKIP() << "libonnx-testdata not installed";
+  int round_tripped = 0, rejected = 0;
+  for (const auto& e : fs::directory_iterator(kNodeTests)) {
+    const fs::path model = e.path() / "model.onnx";
+    if (!fs::exists(model)) continue;
+    SCOPED_TRACE(model.string());
+    ir::Graph a;
+    try {
+      a = LoadModel(model.string());
+    } catch (const Error&) {
+      ++rejected;
+      continue;
+    }
+    std::string bytes;
+    ASSERT_NO_THROW(bytes = SaveModelToBytes(a));
+    ir::Graph b;
+    ASSERT_NO_THROW(b = LoadModelFromBytes(bytes, "", {}, "reimport"));
+    EXPECT_EQ(GraphDiff(a, b), "");
+    ++round_tripped;
+  }
+  std::cout << "node models: " << round_tripped << " round-tripped, " << rejected << " rejected\n";
+  EXPECT_GT(round_tripped, 700);
+}
+
 // ---- tensors: typed fields and .pb files ----------------------------------------------------
 
 TEST(OnnxTensor, TypedFields) {
