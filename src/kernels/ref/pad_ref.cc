@@ -36,17 +36,28 @@ Tensor PadRef(const Tensor& x, const std::vector<int64_t>& pads_begin,
       static_cast<int64_t>(pads_end.size()) != rank)
     throw Error("Pad: expected " + std::to_string(rank) + " pads per side, got " +
                 std::to_string(pads_begin.size()) + " and " + std::to_string(pads_end.size()));
+  // |pad| <= 2^40 keeps every size computation below far from int64 overflow.
+  constexpr int64_t kMaxPad = int64_t{1} << 40;
   Shape out_shape(rank);
+  for (int64_t a = 0; a < rank; ++a) {
+    if (pads_begin[a] < -kMaxPad || pads_begin[a] > kMaxPad || pads_end[a] < -kMaxPad ||
+        pads_end[a] > kMaxPad)
+      throw Error("Pad: pad of axis " + std::to_string(a) + " is out of range");
+    out_shape[a] = x.shape()[a] + pads_begin[a] + pads_end[a];
+    if (out_shape[a] < 0)
+      throw Error("Pad: pads " + std::to_string(pads_begin[a]) + ", " +
+                  std::to_string(pads_end[a]) + " make axis " + std::to_string(a) + " of size " +
+                  std::to_string(x.shape()[a]) + " negative");
+  }
+  // Allocating first also rejects outputs too large to hold (and bounds every axis length
+  // for the maps below when the output is not empty).
+  Tensor y(x.dtype(), out_shape);
+  if (y.numel() == 0) return y;
   // src[a][o]: the input index read for output index o along axis a, or -1 for the constant.
   std::vector<std::vector<int64_t>> src(rank);
   for (int64_t a = 0; a < rank; ++a) {
     const int64_t in = x.shape()[a];
-    const int64_t out = in + pads_begin[a] + pads_end[a];
-    if (out < 0)
-      throw Error("Pad: pads " + std::to_string(pads_begin[a]) + ", " +
-                  std::to_string(pads_end[a]) + " make axis " + std::to_string(a) + " of size " +
-                  std::to_string(in) + " negative");
-    out_shape[a] = out;
+    const int64_t out = out_shape[a];
     // Negative pads crop first; positive pads then fill around the cropped range.
     const int64_t crop_begin = pads_begin[a] < 0 ? -pads_begin[a] : 0;
     const int64_t crop_end = pads_end[a] < 0 ? -pads_end[a] : 0;
@@ -63,10 +74,8 @@ Tensor PadRef(const Tensor& x, const std::vector<int64_t>& pads_begin,
       src[a][o] = i < 0 ? -1 : i + crop_begin;
     }
   }
-  Tensor y(x.dtype(), out_shape);
   const size_t elem = DTypeSize(x.dtype());
   const int64_t total = y.numel();
-  if (total == 0) return y;
   const std::vector<int64_t> in_strides = RowMajorStrides(x.shape());
   const auto* xd = static_cast<const uint8_t*>(x.raw());
   auto* yd = static_cast<uint8_t*>(y.raw());

@@ -60,11 +60,15 @@ void CubicWeights(double r, double a, double w[4]) {
 
 Taps ComputeTaps(const ResizeParams& p, int axis, int64_t o, int64_t in_len, int64_t out_len) {
   Taps t;
-  const double x = SourceCoord(p, axis, o, in_len, out_len);
+  double x = SourceCoord(p, axis, o, in_len, out_len);
   if (p.coord == ResizeCoord::kTfCropAndResize && (x < 0 || x > in_len - 1)) {
     t.extrapolate = true;
     return t;
   }
+  // Every tap of a coordinate beyond 4 positions outside the axis is clamped to the edge (or,
+  // with exclude_outside, weighted 0) anyway, so clamping x there changes nothing but keeps
+  // the integer conversion below defined.
+  x = std::isnan(x) ? 0.0 : std::clamp(x, -4.0, static_cast<double>(in_len) + 4.0);
   const double f = std::floor(x);
   const double r = x - f;
   const int64_t base = static_cast<int64_t>(f);
@@ -167,8 +171,19 @@ Tensor ResizeRef(const Tensor& x, const Shape& out_shape, const ResizeParams& p)
       throw Error("Resize: cannot resize an empty axis " + std::to_string(a) + " to size " +
                   std::to_string(out_shape[a]));
   }
+  // Rejects outputs too large to hold before any per-axis work (bounds every axis length).
+  if (NumElements(out_shape) > (int64_t{1} << 32))
+    throw Error("Resize: output " + ShapeToString(out_shape) + " is too large");
+  if (NumElements(out_shape) == 0) return Tensor(DType::kF32, out_shape);
+  // Shrinking axes first keeps every intermediate no larger than max(input, output).
+  std::vector<int> order(rank);
+  for (int a = 0; a < rank; ++a) order[a] = a;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return static_cast<double>(out_shape[a]) * x.shape()[b] <
+           static_cast<double>(out_shape[b]) * x.shape()[a];  // out/in ascending
+  });
   Tensor cur = x;
-  for (int a = 0; a < rank; ++a) {
+  for (int a : order) {
     const int64_t in_len = cur.shape()[a], out_len = out_shape[a];
     std::vector<Taps> taps;
     bool identity = in_len == out_len;

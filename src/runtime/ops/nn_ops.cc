@@ -159,6 +159,11 @@ class PoolOp final : public OpKernel {
       if (kernel_[i] <= 0 || strides_[i] <= 0 || dilations_[i] <= 0)
         Fail(desc_, "kernel_shape, strides and dilations must be positive");
       if (pads_[i] < 0 || pads_[i + nd] < 0) Fail(desc_, "pads must be >= 0");
+      // Bounds that keep all window arithmetic far from int64 overflow.
+      constexpr int64_t kMax = int64_t{1} << 30;
+      if (kernel_[i] > kMax || strides_[i] > kMax || dilations_[i] > kMax || pads_[i] > kMax ||
+          pads_[i + nd] > kMax)
+        Fail(desc_, "kernel_shape, strides, dilations or pads value is too large");
     }
     const std::string ap = n.attr_string("auto_pad", "NOTSET");
     if (ap == "NOTSET" || ap.empty())
@@ -589,6 +594,8 @@ class ResizeOp final : public OpKernel {
       for (size_t i = 0; i < k; ++i) {
         p.roi_start[axes[i]] = roi.GetAsDouble(i);
         p.roi_end[axes[i]] = roi.GetAsDouble(i + k);
+        if (!std::isfinite(p.roi_start[axes[i]]) || !std::isfinite(p.roi_end[axes[i]]))
+          Fail(desc_, "roi values must be finite");
       }
       if (has_scales)  // the output covers the roi: out = floor(in * (end - start) * scale)
         for (size_t i = 0; i < k; ++i) {
