@@ -131,22 +131,90 @@ void GlobalAveragePoolRef(int64_t planes, int64_t plane_size, const float* x, fl
 
 // ---------------------------------------------------------------------------------------------
 // Fast paths.
-//
-// The 2-D kernels walk the window tap by tap: for tap (kh, kw) every output column ow in the
-// range where the tap lands inside the row reads x[ih][ow * sw - pw + kw * dw], so the inner
-// loop over ow has no branches and vectorizes (contiguous when sw == 1).
 
 namespace {
 
 int NumThreads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
-// Output columns [lo, hi) for which tap offset t = k * dil - pad lands inside [0, in).
-void TapRange(int64_t t, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
-  // need 0 <= o * stride + t < in
-  int64_t l = t >= 0 ? 0 : (-t + stride - 1) / stride;
-  int64_t h = in - t <= 0 ? 0 : (in - t - 1) / stride + 1;
-  *lo = std::min(l, out);
-  *hi = std::max(*lo, std::min(h, out));
+// Per-axis divisor of AveragePool: the taps of output o counted along one axis (the 2-D
+// divisor is the product of the two, since a tap counts iff it counts along both axes).
+std::vector<float> AxisCounts(const PoolGeometry& g, int axis, bool count_include_pad) {
+  std::vector<float> c(g.out[axis]);
+  for (int64_t o = 0; o < g.out[axis]; ++o) {
+    int64_t n = 0;
+    for (int64_t k = 0; k < g.kernel[axis]; ++k) {
+      const int64_t pos = o * g.strides[axis] - g.pads_begin[axis] + k * g.dilations[axis];
+      n += count_include_pad ? (pos >= -g.pads_begin[axis] && pos < g.in[axis] + g.pads_end[axis])
+                             : (pos >= 0 && pos < g.in[axis]);
+    }
+    c[o] = static_cast<float>(n);
+  }
+  return c;
+}
+
+// Two passes per output row, both branch-free inner loops:
+//  (1) vertical: combine the input rows the window covers into a row buffer that has
+//      pads_begin[1] filler columns in front and enough filler behind (contiguous, vectorizes);
+//  (2) horizontal: combine the kernel[1] taps buf[ow * sw + kw * dw] of that buffer.
+// Filler is the identity of the combine (lowest float for max, 0 for sum), so padding never
+// wins a max and adds nothing to a sum. kMax selects max, else sum divided by count_h * count_w.
+template <bool kMax>
+void Pool2dF32(const PoolGeometry& g, const float* x, float* y, const float* count_h,
+               const float* count_w, int threads) {
+  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t KH = g.kernel[0], KW = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
+  const int64_t dh = g.dilations[0], dw = g.dilations[1], ph = g.pads_begin[0];
+  const int64_t pw = g.pads_begin[1];
+  const int64_t planes = g.batch * g.channels;
+  if (planes == 0 || OH == 0 || OW == 0) return;
+  const int64_t buf_len = std::max((OW - 1) * sw + (KW - 1) * dw + 1, pw + W);
+  const float fill = kMax ? std::numeric_limits<float>::lowest() : 0.0f;
+  auto combine = [](float a, float b) { return kMax ? std::max(a, b) : a + b; };
+  // One row buffer per thread, allocated here: an exception must not escape the OpenMP region.
+  const int nthreads = planes * OH * OW > 4096 ? NumThreads(threads) : 1;
+  std::vector<float> buffers(static_cast<size_t>(buf_len) * nthreads, fill);
+#pragma omp parallel num_threads(nthreads)
+  {
+    float* buf = buffers.data() + static_cast<size_t>(buf_len) * omp_get_thread_num();
+    float* mid = buf + pw;  // mid[w] is input column w
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* xp = x + p * H * W;
+      float* yp = y + p * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        bool any = false;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * sh - ph + kh * dh;
+          if (ih < 0 || ih >= H) continue;
+          const float* xrow = xp + ih * W;
+          if (!any) {
+            std::copy(xrow, xrow + W, mid);
+            any = true;
+          } else {
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) mid[w] = combine(mid[w], xrow[w]);
+          }
+        }
+        if (!any) std::fill(mid, mid + W, fill);
+        float* yrow = yp + oh * OW;
+#pragma omp simd
+        for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = buf[ow * sw];
+        for (int64_t kw = 1; kw < KW; ++kw) {
+          const float* tap = buf + kw * dw;
+#pragma omp simd
+          for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = combine(yrow[ow], tap[ow * sw]);
+        }
+        if constexpr (!kMax) {
+          const float ch = count_h[oh];
+#pragma omp simd
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float d = ch * count_w[ow];
+            yrow[ow] = d > 0.0f ? yrow[ow] / d : 0.0f;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -154,81 +222,16 @@ void TapRange(int64_t t, int64_t stride, int64_t in, int64_t out, int64_t* lo, i
 void MaxPool2dF32(const PoolGeometry& g, const float* x, float* y, int threads) {
   CheckPoolGeometry(g);
   if (g.in.size() != 2) throw Error("MaxPool2dF32: needs 2 spatial dims");
-  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
-  const int64_t planes = g.batch * g.channels;
-#pragma omp parallel for schedule(static) num_threads(NumThreads(threads))
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* xp = x + p * H * W;
-    float* yp = y + p * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      float* yrow = yp + oh * OW;
-      for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = std::numeric_limits<float>::lowest();
-      for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
-        const int64_t ih = oh * g.strides[0] - g.pads_begin[0] + kh * g.dilations[0];
-        if (ih < 0 || ih >= H) continue;
-        const float* xrow = xp + ih * W;
-        for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
-          const int64_t t = kw * g.dilations[1] - g.pads_begin[1];
-          int64_t lo, hi;
-          TapRange(t, g.strides[1], W, OW, &lo, &hi);
-          const int64_t sw = g.strides[1];
-#pragma omp simd
-          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] = std::max(yrow[ow], xrow[ow * sw + t]);
-        }
-      }
-    }
-  }
+  Pool2dF32<true>(g, x, y, nullptr, nullptr, threads);
 }
 
 void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float* x, float* y,
                       int threads) {
   CheckPoolGeometry(g);
   if (g.in.size() != 2) throw Error("AveragePool2dF32: needs 2 spatial dims");
-  const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
-  const int64_t planes = g.batch * g.channels;
-  // The divisor is separable: (taps counted along h) * (taps counted along w).
-  auto counts = [&](int axis, int64_t out) {
-    std::vector<float> c(out);
-    for (int64_t o = 0; o < out; ++o) {
-      int64_t n = 0;
-      for (int64_t k = 0; k < g.kernel[axis]; ++k) {
-        const int64_t pos = o * g.strides[axis] - g.pads_begin[axis] + k * g.dilations[axis];
-        n += count_include_pad ? (pos >= -g.pads_begin[axis] && pos < g.in[axis] + g.pads_end[axis])
-                               : (pos >= 0 && pos < g.in[axis]);
-      }
-      c[o] = static_cast<float>(n);
-    }
-    return c;
-  };
-  const std::vector<float> count_h = counts(0, OH), count_w = counts(1, OW);
-#pragma omp parallel for schedule(static) num_threads(NumThreads(threads))
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* xp = x + p * H * W;
-    float* yp = y + p * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      float* yrow = yp + oh * OW;
-      for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = 0.0f;
-      for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
-        const int64_t ih = oh * g.strides[0] - g.pads_begin[0] + kh * g.dilations[0];
-        if (ih < 0 || ih >= H) continue;
-        const float* xrow = xp + ih * W;
-        for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
-          const int64_t t = kw * g.dilations[1] - g.pads_begin[1];
-          int64_t lo, hi;
-          TapRange(t, g.strides[1], W, OW, &lo, &hi);
-          const int64_t sw = g.strides[1];
-#pragma omp simd
-          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] += xrow[ow * sw + t];
-        }
-      }
-      const float ch = count_h[oh];
-#pragma omp simd
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const float d = ch * count_w[ow];
-        yrow[ow] = d > 0.0f ? yrow[ow] / d : 0.0f;
-      }
-    }
-  }
+  const std::vector<float> count_h = AxisCounts(g, 0, count_include_pad);
+  const std::vector<float> count_w = AxisCounts(g, 1, count_include_pad);
+  Pool2dF32<false>(g, x, y, count_h.data(), count_w.data(), threads);
 }
 
 void GlobalAveragePoolF32(int64_t planes, int64_t plane_size, const float* x, float* y,
