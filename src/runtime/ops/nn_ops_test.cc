@@ -431,5 +431,45 @@ TEST(NnOps, PadErrors) {
       {"Pad 'n1'", "negative"});
 }
 
+TEST(NnOps, AbsurdSizesGiveErrorsNotCrashes) {
+  const Tensor x = Iota({1, 1, 2, 2});
+  ExpectError(
+      [&] {
+        OneNode("Pad", 13)
+            .Input(x)
+            .Input(Tensor::FromVector<int64_t>({8}, {0, 0, 0, 0, 0, 0, int64_t{1} << 62, 0}), true)
+            .Run();
+      },
+      {"Pad 'n1'"});
+  ExpectError(
+      [&] {
+        OneNode("Pad", 13)
+            .Input(x)
+            .Input(
+                Tensor::FromVector<int64_t>({8}, {0, 0, 1 << 20, 1 << 20, 0, 0, 1 << 20, 1 << 20}),
+                true)
+            .Run();
+      },
+      {"Pad 'n1'"});
+  ExpectError(
+      [&] {
+        OneNode("Resize", 13)
+            .Input(x)
+            .Skip()
+            .Input(Tensor::FromVector<float>({4}, {1, 1, 1e6f, 1e6f}), true)
+            .Run();
+      },
+      {"Resize 'n1'"});
+  ExpectError(
+      [&] {
+        OneNode("MaxPool", 12)
+            .Input(x)
+            .Attr("kernel_shape", std::vector<int64_t>{2, 2})
+            .Attr("pads", std::vector<int64_t>{0, 0, int64_t{1} << 60, 0})
+            .Run();
+      },
+      {"MaxPool 'n1'", "too large"});
+}
+
 }  // namespace
 }  // namespace qforge::runtime
