@@ -439,3 +439,82 @@ TEST_F(CliTest, BenchReportsLatencyStatistics) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+// Error statistics of approximating `ref` by `approx`, computed directly (the oracle).
+struct Expected {
+  double bias, std, sqnr_db;
+};
+Expected ExpectedStats(const std::vector<double>& ref, const std::vector<double>& approx) {
+  double sum_e = 0, sum_e2 = 0, sum_r2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double e = approx[i] - ref[i];
+    sum_e += e;
+    sum_e2 += e * e;
+    sum_r2 += ref[i] * ref[i];
+  }
+  const double n = static_cast<double>(ref.size());
+  const double bias = sum_e / n;
+  return {bias, std::sqrt(sum_e2 / n - bias * bias), 10 * std::log10(sum_r2 / sum_e2)};
+}
+
+TEST_F(CliTest, FormatsMatchHandComputedErrors) {
+  Result r = Run({"formats", Fixture("formats_weights.onnx"), "--json"});
+  ASSERT_EQ(r.code, 0) << r;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["weights"].size(), 2u);
+  const auto& w1 = j["weights"][0];
+  const auto& w2 = j["weights"][1];
+  ASSERT_EQ(w1["name"], "w1");
+
+  // w1 = [[1, -0.5], [0.25, 0.125]], int8 per tensor: s = 1/127, q = round_half_even(w / s):
+  // 127, -63.5 -> -64, 31.75 -> 32, 15.875 -> 16.
+  const double s = 1.0 / 127.0;
+  const std::vector<double> ref = {1.0, -0.5, 0.25, 0.125};
+  const Expected e = ExpectedStats(ref, {127 * s, -64 * s, 32 * s, 16 * s});
+  const auto& i8 = w1["formats"]["int8/tensor"];
+  EXPECT_NEAR(i8["bias"].get<double>(), e.bias, 1e-7);
+  EXPECT_NEAR(i8["std"].get<double>(), e.std, 1e-7);
+  EXPECT_NEAR(i8["sqnr_db"].get<double>(), e.sqnr_db, 1e-3);
+  // int8 per channel: row scales 1/127 and 0.25/127; row 1 is [1, -0.5] as above, row 2
+  // [0.25, 0.125] -> 127, 63.5 -> 64.
+  const double s2 = 0.25 / 127.0;
+  const Expected ec = ExpectedStats(ref, {127 * s, -64 * s, 127 * s2, 64 * s2});
+  EXPECT_NEAR(w1["formats"]["int8/channel"]["bias"].get<double>(), ec.bias, 1e-7);
+  EXPECT_NEAR(w1["formats"]["int8/channel"]["sqnr_db"].get<double>(), ec.sqnr_db, 1e-3);
+  // Exactly representable in fp16 / bf16 / fp8 and in Q1.6 (multiples of 1/64, max 1 > Q0.7's).
+  for (const char* f : {"fp16", "bf16", "fp8e4m3", "fp8e5m2", "q8"}) {
+    EXPECT_TRUE(w1["formats"][f]["sqnr_db"].is_null()) << f << ": infinite SQNR is null";
+    EXPECT_EQ(w1["formats"][f]["bias"], 0.0) << f;
+  }
+  EXPECT_EQ(w1["formats"]["q8"]["detail"], "Q1.6");
+
+  // w2 = [[1000, 3], [0.5, -2]]: E4M3 saturates 1000 to 448 unless scaled; Q7.0 saturates to 127.
+  EXPECT_EQ(w2["formats"]["fp8e4m3"]["max_abs_error"], 552.0);
+  EXPECT_LT(w2["formats"]["fp8e4m3/scaled"]["max_abs_error"].get<double>(), 1.0);
+  EXPECT_EQ(w2["formats"]["q8"]["detail"], "Q7.0");
+  EXPECT_EQ(w2["formats"]["q8"]["max_abs_error"], 873.0);
+  // E5M2 has 2 mantissa bits: 1000 rounds to 1024 (neighbours 896, 1024), 3 and 0.5 and -2 exact.
+  EXPECT_EQ(w2["formats"]["fp8e5m2"]["max_abs_error"], 24.0);
+
+  // Summary: bytes = ceil(n * bits / 8) + 4 bytes per scale, over both 2x2 tensors.
+  std::map<std::string, int64_t> bytes;
+  for (const auto& row : j["summary"]) bytes[row["format"]] = row["bytes"];
+  EXPECT_EQ(bytes["int8/tensor"], 2 * (4 + 4));
+  EXPECT_EQ(bytes["int8/channel"], 2 * (4 + 8));
+  EXPECT_EQ(bytes["int4/channel"], 2 * (2 + 8));
+  EXPECT_EQ(bytes["fp16"], 2 * 8);
+  EXPECT_EQ(bytes["fp8e4m3"], 2 * 4);
+  EXPECT_EQ(j["fp32_bytes"], 32);
+
+  r = Run({"formats", Fixture("formats_weights.onnx")});
+  ASSERT_EQ(r.code, 0) << r;
+  for (const char* want : {"int4/channel", "fp8e5m2/scaled", "Q7.0", "mean SQNR dB"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want;
+  ExpectCleanError(Run({"formats", Fixture("two_outputs.onnx")}), "no float weights");
+}
+
+}  // namespace
+}  // namespace qforge

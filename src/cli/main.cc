@@ -30,10 +30,9 @@ int Main(int argc, char** argv) {
       "Errors are printed as one line 'qforge: error: ...'; the exit code is 1 for errors,\n"
       "2 for command-line usage errors.");
   std::vector<qforge::cli::Command> commands = {
-      qforge::cli::AddInfoCommand(app),
-      qforge::cli::AddRunCommand(app),
-      qforge::cli::AddEvalCommand(app),
-      qforge::cli::AddBenchCommand(app),
+      qforge::cli::AddInfoCommand(app),    qforge::cli::AddRunCommand(app),
+      qforge::cli::AddEvalCommand(app),    qforge::cli::AddBenchCommand(app),
+      qforge::cli::AddFormatsCommand(app),
   };
   try {
     app.parse(argc, argv);

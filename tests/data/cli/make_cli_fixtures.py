@@ -7,6 +7,7 @@
   two_outputs.onnx            x f32 [n,3] -> Relu -> 'out/relu:0', Add(x,x) -> '../sum'
                               (names that must be sanitized into file names)
   unsupported_op.onnx         a node of a custom domain op qforge does not implement
+  formats_weights.onnx        two 2x2 MatMul weights with hand-checkable values for `formats`
 """
 import gzip
 import os
@@ -78,7 +79,24 @@ def unsupported_op():
     save(model, "unsupported_op.onnx")
 
 
+def formats_weights():
+    w1 = np.array([[1.0, -0.5], [0.25, 0.125]], np.float32)
+    w2 = np.array([[1000.0, 3.0], [0.5, -2.0]], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+         helper.make_node("MatMul", ["h", "w2"], ["y"], name="mm2")],
+        "formats_weights",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    model = helper.make_model(graph, producer_name="qforge-tests",
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    save(model, "formats_weights.onnx")
+
+
 if __name__ == "__main__":
     tiny_fmnist()
     two_outputs()
     unsupported_op()
+    formats_weights()
