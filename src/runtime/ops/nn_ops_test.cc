@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -469,6 +471,71 @@ TEST(NnOps, AbsurdSizesGiveErrorsNotCrashes) {
             .Run();
       },
       {"MaxPool 'n1'", "too large"});
+}
+
+// PyTorch's results (tests/data/nnops/make_torch_fixtures.py): pooling with ceil_mode,
+// count_include_pad and dilation, and Resize against F.interpolate.
+TEST(NnOps, MatchesPyTorchFixtures) {
+  std::ifstream in("tests/data/nnops/torch_fixtures.txt");
+  ASSERT_TRUE(in) << "run from the source root (ctest does)";
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> parts;
+    std::stringstream ss(line);
+    for (std::string part; std::getline(ss, part, '|');) parts.push_back(part);
+    ASSERT_EQ(parts.size(), 5u) << line.substr(0, 80);
+    std::stringstream head(parts[0]);
+    std::string op;
+    head >> op;
+    std::map<std::string, std::string> kv;
+    for (std::string item; head >> item;) {
+      const size_t eq = item.find('=');
+      kv[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    auto ints = [](const std::string& text) {
+      std::vector<int64_t> v;
+      std::stringstream t(text);
+      for (int64_t d; t >> d;) v.push_back(d);
+      return v;
+    };
+    auto floats = [](const std::string& text) {
+      std::vector<float> v;
+      std::stringstream t(text);
+      for (float f; t >> f;) v.push_back(f);
+      return v;
+    };
+    const Shape xs = ints(parts[1]), ys = ints(parts[3]);
+    const Tensor x = Tensor::FromVector<float>(xs, floats(parts[2]));
+    const std::vector<float> want = floats(parts[4]);
+    OneNode t(op, 13);
+    t.Input(x);
+    if (op == "Resize") {
+      t.Skip().Skip().Input(Tensor::FromVector<int64_t>({4}, ys), true);
+      t.Attr("mode", kv["mode"]).Attr("coordinate_transformation_mode", kv["coord"]);
+      if (kv.count("nearest")) t.Attr("nearest_mode", kv["nearest"]);
+      if (kv.count("a")) t.Attr("cubic_coeff_a", std::stof(kv["a"]));
+    } else {
+      const int64_t k = std::stoll(kv["k"]), st = std::stoll(kv["s"]), pd = std::stoll(kv["p"]);
+      t.Attr("kernel_shape", std::vector<int64_t>{k, k});
+      t.Attr("strides", std::vector<int64_t>{st, st});
+      t.Attr("pads", std::vector<int64_t>{pd, pd, pd, pd});
+      t.Attr("ceil_mode", std::stoll(kv["ceil"]));
+      if (op == "MaxPool") {
+        const int64_t d = std::stoll(kv["d"]);
+        t.Attr("dilations", std::vector<int64_t>{d, d});
+      } else {
+        t.Attr("count_include_pad", std::stoll(kv["cip"]));
+      }
+    }
+    const Tensor y = t.Run()["out0"];
+    ASSERT_EQ(y.shape(), ys) << parts[0];
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(y.data<float>()[i], want[i], 1e-5f + 1e-5f * std::fabs(want[i]))
+          << parts[0] << " at " << i;
+    ++cases;
+  }
+  EXPECT_GT(cases, 200);
 }
 
 }  // namespace
