@@ -47,8 +47,11 @@ void AveragePoolRef(const PoolGeometry& g, bool count_include_pad, const float* 
 void GlobalAveragePoolRef(int64_t planes, int64_t plane_size, const float* x, float* y);
 
 // --- Fast paths (OpenMP over N*C planes, vectorizable inner loops). threads: 0 = OpenMP default.
+// Each output row is made in two passes: the window's input rows are combined into a padded row
+// buffer (contiguous), then the kernel_w taps of that buffer are combined per output column.
 
-// 2-D only (g.in.size() == 2), fp32, no indices. Same result as MaxPoolRef (max is exact).
+// 2-D only (g.in.size() == 2), fp32, no indices. Same result as MaxPoolRef for NaN-free input
+// (max is exact; which NaN propagates may differ).
 void MaxPool2dF32(const PoolGeometry& g, const float* x, float* y, int threads);
 // 2-D only. Sums in a different order than the reference (float), so equal up to rounding.
 void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float* x, float* y,
