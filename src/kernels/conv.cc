@@ -42,47 +42,78 @@ Geo2d To2d(const ConvGeometry& g) {
 
 // Implicit im2col: B[k][j] with k = (c, ky, kx) and j = (oy, ox) is
 // x[c][oy*sh - ph + ky*dh][ox*sw - pw + kx*dw] (zero outside the image).
+struct Im2colTap {
+  int64_t plane_offset;  // c * in_h * in_w
+  int64_t dy, dx;        // ky*dh - ph, kx*dw - pw
+};
 struct Im2colSource {
   const float* x;  // first channel of the group
   Geo2d geo;
+  const Im2colTap* taps;  // one per k
 };
+
+std::vector<Im2colTap> MakeIm2colTaps(const Geo2d& g, int64_t channels) {
+  std::vector<Im2colTap> taps;
+  taps.reserve(channels * g.kh * g.kw);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t ky = 0; ky < g.kh; ++ky)
+      for (int64_t kx = 0; kx < g.kw; ++kx)
+        taps.push_back({c * g.in_h * g.in_w, ky * g.dh - g.ph, kx * g.dw - g.pw});
+  return taps;
+}
 
 void PackIm2col(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr,
                 float* dst) {
   const Im2colSource& s = *static_cast<const Im2colSource*>(ctx);
   const Geo2d& g = s.geo;
-  const int64_t taps = g.kh * g.kw;
-  const int64_t oy0 = j0 / g.out_w, ox0 = j0 % g.out_w;
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const int64_t k = k0 + kk;
-    const int64_t c = k / taps, ky = (k % taps) / g.kw, kx = k % g.kw;
-    const float* plane = s.x + c * g.in_h * g.in_w;
-    float* out = dst + kk * nr;
-    int64_t oy = oy0, ox = ox0;
-    int64_t j = 0;
-    while (j < n) {
-      // One run along the current output row.
-      const int64_t run = std::min(n - j, g.out_w - ox);
-      const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-      if (iy < 0 || iy >= g.in_h) {
-        std::memset(out + j, 0, run * sizeof(float));
-      } else {
-        const float* row = plane + iy * g.in_w;
-        const int64_t ix0 = ox * g.sw - g.pw + kx * g.dw;  // input column of ox
-        if (g.sw == 1 && ix0 >= 0 && ix0 + run <= g.in_w) {
-          std::memcpy(out + j, row + ix0, run * sizeof(float));
-        } else {
-          for (int64_t r = 0; r < run; ++r) {
-            const int64_t ix = ix0 + r * g.sw;
-            out[j + r] = (ix >= 0 && ix < g.in_w) ? row[ix] : 0.0f;
-          }
-        }
-      }
-      j += run;
+  // The panel's columns split into runs along output rows (usually one or two).
+  struct Run {
+    int64_t j, len, oy, ox;
+  };
+  Run runs[64];  // n <= nr <= 64 columns, so at most 64 runs
+  int num_runs = 0;
+  {
+    int64_t oy = j0 / g.out_w, ox = j0 % g.out_w, j = 0;
+    while (j < n && num_runs < 64) {
+      const int64_t len = std::min(n - j, g.out_w - ox);
+      runs[num_runs++] = {j, len, oy, ox};
+      j += len;
       ox = 0;
       ++oy;
     }
-    for (int64_t r = n; r < nr; ++r) out[r] = 0.0f;
+  }
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const Im2colTap& t = s.taps[k0 + kk];
+    const float* plane = s.x + t.plane_offset;
+    float* out = dst + kk * nr;
+    for (int r = 0; r < num_runs; ++r) {
+      const Run& run = runs[r];
+      float* o = out + run.j;
+      const int64_t iy = run.oy * g.sh + t.dy;
+      if (iy < 0 || iy >= g.in_h) {
+        for (int64_t q = 0; q < run.len; ++q) o[q] = 0.0f;
+        continue;
+      }
+      const float* row = plane + iy * g.in_w;
+      const int64_t ix0 = run.ox * g.sw + t.dx;  // input column of the run's first output
+      // Valid outputs q satisfy 0 <= ix0 + q*sw < in_w.
+      int64_t q_lo = ix0 >= 0 ? 0 : (-ix0 + g.sw - 1) / g.sw;
+      int64_t q_hi = ix0 >= g.in_w ? 0 : (g.in_w - ix0 + g.sw - 1) / g.sw;
+      q_lo = std::min(q_lo, run.len);
+      q_hi = std::clamp(q_hi, q_lo, run.len);
+      for (int64_t q = 0; q < q_lo; ++q) o[q] = 0.0f;
+      if (g.sw == 1) {
+        const float* src = row + ix0;
+        for (int64_t q = q_lo; q < q_hi; ++q) o[q] = src[q];
+      } else if (g.sw == 2) {
+        const float* src = row + ix0;
+        for (int64_t q = q_lo; q < q_hi; ++q) o[q] = src[2 * q];
+      } else {
+        for (int64_t q = q_lo; q < q_hi; ++q) o[q] = row[ix0 + q * g.sw];
+      }
+      for (int64_t q = q_hi; q < run.len; ++q) o[q] = 0.0f;
+    }
+    for (int64_t q = n; q < nr; ++q) out[q] = 0.0f;
   }
 }
 
@@ -247,6 +278,8 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
                          geo.in_h == geo.out_h && geo.in_w == geo.out_w;
   GemmEpilogue epi;
   epi.activation = act;
+  const std::vector<Im2colTap> tap_table =
+      pointwise ? std::vector<Im2colTap>() : MakeIm2colTaps(geo, cg);
   auto one = [&](int64_t n, int64_t grp, int gemm_threads) {
     const float* xg = x + (n * in_channels_ + grp * cg) * in_plane;
     float* yg = y + (n * out_channels_ + grp * mg) * out_plane;
@@ -256,7 +289,7 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
       Sgemm(mg, out_plane, cg, GemmOperand::Packed(packed_[grp]), GemmOperand::Plain(xg, in_plane),
             yg, out_plane, e, gemm_threads);
     } else {
-      Im2colSource src{xg, geo};
+      Im2colSource src{xg, geo, tap_table.data()};
       BPanelSource bs{&PackIm2col, &src};
       Sgemm(mg, out_plane, cg * taps, GemmOperand::Packed(packed_[grp]), GemmOperand::Source(bs),
             yg, out_plane, e, gemm_threads);
