@@ -1,0 +1,167 @@
+// int8 GEMM panel kernel for AVX-512 VNNI: a 12 x 32 tile of int32 accumulators fed by vpdpbusd.
+//
+// Packed B layout (PackedQGemmB with QGemmKernel::kAvx512Vnni): panels of NR = 32 columns; panel
+// p holds Kpad / 4 groups ("quads") of 4 consecutive k; a quad is 32 columns x 4 int8 = 128
+// bytes: byte (q * 32 + j) * 4 + i is B[4q + i, 32p + j]. Columns >= N and k >= K are zero.
+// A is not packed: the staged A' (uint8, rows of Kpad bytes, see qgemm_ukernel.h) is read in
+// place; each row contributes 4 bytes per quad, broadcast to all 16 lanes.
+//
+// Why no sum can clip: vpdpbusd (the non-saturating form; NOT vpdpbusds) multiplies 4 uint8 x
+// int8 pairs, adds the 4 products and the int32 accumulator with no intermediate rounding or
+// saturation: each product is in [-255 * 128, 255 * 127], so after K <= 2^15 terms
+// |acc| <= 255 * 128 * 2^15 < 2^30 < 2^31. The zero-point/bias corrections (col_offset,
+// zb * rowsum) are added modulo 2^32 and the exact total fits in int32 (qgemm.h), so the
+// result is exact. Requantization is numerics::Requantize lane by lane: the 64-bit product
+// acc * mantissa (vpmuldq, exact), + 2^(n-1), arithmetic shift right by n (vpsravq, exact), + zero
+// point and clamp in 64 bits, then narrowed (the value is already within [qmin, qmax]).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/x86/qgemm_ukernel.h"
+
+namespace qforge::kernels::detail {
+
+namespace {
+
+constexpr int kMr = kQVnniMr, kNr = kQVnniNr;
+
+inline __m512i Broadcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Per-column constants of one 16-column half of a panel.
+struct ColumnConsts {
+  __m512i offset, zb;
+  __m512i mant_even, mant_odd, shift_even, shift_odd, round_even, round_odd;
+  __m512 scale, float_bias;
+  __mmask16 mask;
+};
+
+ColumnConsts LoadColumns(const QGemmCall& call, int64_t n0, int valid) {
+  ColumnConsts cc{};
+  cc.mask = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+  cc.offset = _mm512_loadu_si512(call.col_offset + n0);
+  cc.zb = call.col_zb ? _mm512_loadu_si512(call.col_zb + n0) : _mm512_setzero_si512();
+  if (call.kind == QGemmOutputKind::kUint8 || call.kind == QGemmOutputKind::kInt8) {
+    const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFF);
+    const __m512i mant = _mm512_loadu_si512(call.mantissa + n0);
+    const __m512i shift = _mm512_loadu_si512(call.rshift + n0);
+    cc.mant_even = mant;  // vpmuldq reads the low (even) int32 of each 64-bit lane
+    cc.mant_odd = _mm512_srli_epi64(mant, 32);
+    cc.shift_even = _mm512_and_si512(shift, low32);
+    cc.shift_odd = _mm512_srli_epi64(shift, 32);
+    // 2^(n-1); for n = 0 the count is -1 (>= 64 as unsigned), which gives 0: no rounding term.
+    const __m512i one = _mm512_set1_epi64(1);
+    cc.round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_even, one));
+    cc.round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_odd, one));
+  } else if (call.kind == QGemmOutputKind::kFloat) {
+    cc.scale = _mm512_loadu_ps(call.scale + n0);
+    cc.float_bias = call.float_bias ? _mm512_loadu_ps(call.float_bias + n0) : _mm512_setzero_ps();
+  }
+  return cc;
+}
+
+// numerics::Requantize on 16 lanes (see the file comment).
+inline __m512i Requantize16(__m512i acc, const ColumnConsts& cc, __m512i zp, __m512i lo,
+                            __m512i hi) {
+  __m512i pe = _mm512_mul_epi32(acc, cc.mant_even);
+  __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), cc.mant_odd);
+  pe = _mm512_srav_epi64(_mm512_add_epi64(pe, cc.round_even), cc.shift_even);
+  po = _mm512_srav_epi64(_mm512_add_epi64(po, cc.round_odd), cc.shift_odd);
+  pe = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(pe, zp), lo), hi);
+  po = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(po, zp), lo), hi);
+  return _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+}
+
+// Adds the corrections to one 16-column accumulator of row m and stores it.
+inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc, __m512i acc, int64_t m,
+                     int64_t n0) {
+  acc = _mm512_add_epi32(acc, cc.offset);
+  if (call.col_zb) {
+    acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(cc.zb, _mm512_set1_epi32(call.row_sums[m])));
+  }
+  const int64_t at = m * call.ldc + n0;
+  switch (call.kind) {
+    case QGemmOutputKind::kInt32:
+      _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + at, cc.mask, acc);
+      break;
+    case QGemmOutputKind::kFloat: {
+      __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), cc.scale);
+      if (call.float_bias) y = _mm512_add_ps(y, cc.float_bias);
+      _mm512_mask_storeu_ps(static_cast<float*>(call.c) + at, cc.mask, y);
+      break;
+    }
+    case QGemmOutputKind::kUint8:
+    case QGemmOutputKind::kInt8: {
+      const __m512i q = Requantize16(acc, cc, _mm512_set1_epi64(call.zero_point),
+                                     _mm512_set1_epi64(call.qmin), _mm512_set1_epi64(call.qmax));
+      // q is within [qmin, qmax] (inside the 8-bit type): truncation to 8 bits is exact.
+      _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(call.c) + at, cc.mask, q);
+      break;
+    }
+  }
+}
+
+// R rows starting at row m of A' times the 32-column panel b; full Kpad.
+template <int R>
+void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts& c0,
+          const ColumnConsts& c1, int64_t n0, int cols) {
+  __m512i acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  const auto* a = static_cast<const uint8_t*>(call.a) + m * call.lda;
+  const int64_t lda = call.lda;
+  const int64_t quads = call.Kpad / 4;
+  for (int64_t q = 0; q < quads; ++q) {
+    const __m512i b0 = _mm512_load_si512(b);
+    const __m512i b1 = _mm512_load_si512(b + 64);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512i av = Broadcast4(a + r * lda);
+      acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+      acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+    }
+    a += 4;
+    b += 4 * kNr;
+  }
+  for (int r = 0; r < R; ++r) {
+    StoreRow(call, c0, acc0[r], m + r, n0);
+    if (cols > 16) StoreRow(call, c1, acc1[r], m + r, n0 + 16);
+  }
+}
+
+using TileFn = void (*)(const QGemmCall&, int64_t, const int8_t*, const ColumnConsts&,
+                        const ColumnConsts&, int64_t, int);
+constexpr TileFn kTiles[kMr + 1] = {nullptr,   &Tile<1>,  &Tile<2>, &Tile<3>, &Tile<4>,
+                                    &Tile<5>,  &Tile<6>,  &Tile<7>, &Tile<8>, &Tile<9>,
+                                    &Tile<10>, &Tile<11>, &Tile<12>};
+
+}  // namespace
+
+void QGemmPanel__avx512vnni(const QGemmCall& call, int64_t m0, int64_t m1, int64_t p) {
+  const int64_t n0 = p * kNr;
+  const int cols = static_cast<int>(std::min<int64_t>(kNr, call.N - n0));
+  const ColumnConsts c0 = LoadColumns(call, n0, std::min(cols, 16));
+  const ColumnConsts c1 = LoadColumns(call, n0 + 16, std::max(cols - 16, 0));
+  const int8_t* b = call.b + p * call.Kpad * kNr;
+  for (int64_t m = m0; m < m1; m += kMr) {
+    const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
+    kTiles[rows](call, m, b, c0, c1, n0, cols);
+  }
+}
+
+void QGemmStageA__avx512vnni(const QGemmA& a, int64_t K, int64_t Kpad, int64_t m0, int64_t m1,
+                             uint8_t* dst) {
+  const uint8_t flip = a.is_signed ? 0x80 : 0x00;  // int8 -> int8 + 128 as uint8
+  for (int64_t m = m0; m < m1; ++m) {
+    const uint8_t* src = static_cast<const uint8_t*>(a.data) + m * a.ld;
+    uint8_t* out = dst + m * Kpad;
+    for (int64_t k = 0; k < K; ++k) out[k] = src[k] ^ flip;
+    for (int64_t k = K; k < Kpad; ++k) out[k] = 0;
+  }
+}
+
+}  // namespace qforge::kernels::detail
