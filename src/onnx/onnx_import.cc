@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "onnx/proto_tensor.h"
@@ -145,6 +146,44 @@ void Warn(const LoadOptions& o, std::string msg) {
   if (o.warnings) o.warnings->push_back(std::move(msg));
 }
 
+// Attributes that ONNX defines as positive everywhere they occur and that libonnx 1.12's shape
+// inference divides by without checking (a zero stride raises SIGFPE inside the library).
+// Rejecting them up front keeps bad files from crashing the process.
+// Also, convolution shape inference indexes weight dims without checking the rank, so Conv and
+// ConvTranspose operands of a declared rank below 3 are rejected here.
+void CheckBeforeShapeInference(const onnx::GraphProto& g, const std::string& what) {
+  std::map<std::string, int> declared_rank;
+  for (const auto& t : g.initializer()) declared_rank[t.name()] = t.dims_size();
+  for (const auto* list : {&g.input(), &g.value_info()})
+    for (const auto& v : *list)
+      if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+        declared_rank[v.name()] = v.type().tensor_type().shape().dim_size();
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (n.op_type() == "Conv" || n.op_type() == "ConvTranspose") {
+      for (int k = 0; k < std::min(2, n.input_size()); ++k) {
+        auto it = declared_rank.find(n.input(k));
+        if (it != declared_rank.end() && it->second < 3)
+          throw Error(NodeWhat(n, i, what) + ": input '" + n.input(k) + "' has rank " +
+                      std::to_string(it->second) + "; " + n.op_type() + " needs rank >= 3");
+      }
+    }
+    for (const auto& a : n.attribute()) {
+      const std::string& k = a.name();
+      if (k == "strides" || k == "dilations" || k == "kernel_shape") {
+        for (int64_t v : a.ints())
+          if (v <= 0)
+            throw Error(NodeWhat(n, i, what) + ": attribute '" + k + "' has value " +
+                        std::to_string(v) + "; it must be positive");
+      } else if (k == "group" || k == "blocksize") {
+        if (a.i() <= 0)
+          throw Error(NodeWhat(n, i, what) + ": attribute '" + k + "' has value " +
+                      std::to_string(a.i()) + "; it must be positive");
+      }
+    }
+  }
+}
+
 // Runs the ONNX checker and shape inference on `m` (in place), where libonnx knows the opset.
 void CheckAndInfer(onnx::ModelProto& m, int64_t file_opset, const LoadOptions& options,
                    const std::string& what) {
@@ -167,6 +206,7 @@ void CheckAndInfer(onnx::ModelProto& m, int64_t file_opset, const LoadOptions& o
     }
   }
   if (options.infer_shapes) {
+    CheckBeforeShapeInference(m.graph(), what);
     try {
       onnx::ShapeInferenceOptions so(/*check_type=*/false, /*strict_mode=*/0,
                                      /*data_prop=*/true);

@@ -7,6 +7,8 @@
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -411,13 +413,23 @@ TEST(OnnxBadFile, BackendModelTruncations) {
 TEST(OnnxBadFile, ByteFlipFuzz) {
   std::vector<std::string> seeds = {SaveModelToBytes(SmallGraph())};
   if (HaveNodeTests()) {
-    seeds.push_back(ModelBytes("test_conv_with_strides_padding"));
-    seeds.push_back(ModelBytes("test_layer_normalization_3d_axis1_epsilon_expanded"));
+    for (const char* t :
+         {"test_conv_with_strides_padding", "test_layer_normalization_3d_axis1_epsilon_expanded",
+          "test_maxpool_2d_strides", "test_averagepool_2d_pads", "test_convtranspose_pads",
+          "test_resize_downsample_scales_linear", "test_slice", "test_reshape_reduced_dims",
+          "test_gather_0", "test_constant_pad", "test_split_equal_parts_1d",
+          "test_expand_dim_changed", "test_concat_2d_axis_0", "test_transpose_default"})
+      seeds.push_back(ModelBytes(t));
   }
-  std::mt19937 rng(20261125);
+  // QF_FUZZ_SEED picks another deterministic sequence for longer manual runs.
+  const char* seed_env = std::getenv("QF_FUZZ_SEED");
+  std::mt19937 rng(seed_env ? static_cast<uint32_t>(std::atoll(seed_env)) : 20261125u);
+  // QF_FUZZ_ITERS raises the per-seed iteration count for longer manual runs.
+  const char* env = std::getenv("QF_FUZZ_ITERS");
+  const int iters = env ? std::max(1, std::atoi(env)) : 800;
   int loaded = 0, rejected = 0;
   for (const std::string& seed : seeds) {
-    for (int iter = 0; iter < 1500; ++iter) {
+    for (int iter = 0; iter < iters; ++iter) {
       std::string bytes = seed;
       const int flips = 1 + static_cast<int>(rng() % 4);
       for (int f = 0; f < flips; ++f) {
@@ -564,6 +576,26 @@ TEST(OnnxUnsupported, CheckerFailureIsAnError) {
   // Unknown op in the default domain: the checker rejects it on export already.
   EXPECT_TRUE(ThrowsQfError([&] { SaveModelToBytes(OneNode("NoSuchOp", 13)); }, &msg));
   EXPECT_NE(msg.find("NoSuchOp"), std::string::npos) << msg;
+}
+
+// Inputs that crashed libonnx 1.12 shape inference during fuzzing (SIGFPE on a zero stride,
+// SIGSEGV on a rank-1 ConvTranspose weight) are rejected before it runs.
+TEST(OnnxBadFile, ShapeInferenceCrashGuards) {
+  std::string msg;
+  ir::Graph g = SmallGraph();
+  g.nodes[0].attrs["strides"] = std::vector<int64_t>{0, 1};
+  EXPECT_TRUE(ThrowsQfError([&] { LoadModelFromBytes(SaveModelToBytes(g)); }, &msg));
+  EXPECT_NE(msg.find("'strides' has value 0"), std::string::npos) << msg;
+  g = SmallGraph();
+  g.nodes[0].attrs["group"] = int64_t{0};
+  EXPECT_TRUE(ThrowsQfError([&] { LoadModelFromBytes(SaveModelToBytes(g)); }, &msg));
+  EXPECT_NE(msg.find("'group'"), std::string::npos) << msg;
+  g = SmallGraph();
+  g.nodes[0].op_type = "ConvTranspose";
+  g.nodes[0].attrs.erase("kernel_shape");
+  g.initializers["w"] = Tensor::FromVector<float>({2}, {1.0f, 2.0f});
+  EXPECT_TRUE(ThrowsQfError([&] { LoadModelFromBytes(SaveModelToBytes(g)); }, &msg));
+  EXPECT_NE(msg.find("needs rank >= 3"), std::string::npos) << msg;
 }
 
 // ---- external data --------------------------------------------------------------------------
