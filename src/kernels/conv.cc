@@ -132,68 +132,25 @@ int64_t ConvOutputSize(int64_t in, int64_t k, int64_t stride, int64_t dilation, 
 
 namespace detail {
 
-void DepthwisePaddedPlaneScalar(const PaddedDepthwise& p) {
-  for (int64_t oy = 0; oy < p.out_h; ++oy) {
-    for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      float acc = p.bias;
-      const float* base = p.xp + oy * p.sh * p.xp_stride + ox * p.sw;
-      for (int ky = 0; ky < p.kh; ++ky)
-        for (int kx = 0; kx < p.kw; ++kx)
-          acc += base[ky * p.dh * p.xp_stride + kx * p.dw] * p.w[ky * p.kw + kx];
-      if (p.clamp) acc = std::min(std::max(acc, p.lo), p.hi);
-      p.y[oy * p.out_w + ox] = acc;
-    }
-  }
+void DepthwisePlaneScalar(const DepthwiseArgs& a) {
+  for (int64_t oy = 0; oy < a.out_h; ++oy)
+    for (int64_t ox = 0; ox < a.out_w; ++ox) a.y[oy * a.out_w + ox] = DepthwisePoint(a, oy, ox);
 }
 
 }  // namespace detail
 
 namespace {
 
-// Rows and row stride of the zero-padded copy that the plane kernels read (see dwconv_plane.h).
-struct PaddedSize {
-  int64_t rows, stride;
-};
-PaddedSize PaddedFor(const DepthwisePlane& p) {
-  return {(p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 2,
-          (p.kernel_w - 1) * p.dilation_w + (p.out_w + 8) * p.stride_w + 16};
-}
-
-void DepthwiseWithScratch(Isa isa, const DepthwisePlane& p, const float* x, const float* w,
-                          float bias, float* y, Activation act, std::vector<float>& scratch) {
-  const PaddedSize ps = PaddedFor(p);
-  scratch.assign(ps.rows * ps.stride + ps.stride, 0.0f);
-  // Copy the input rows / columns that any tap can reach; the rest stays zero.
-  for (int64_t r = 0; r < ps.rows; ++r) {
-    const int64_t iy = r - p.pad_top;
-    if (iy < 0 || iy >= p.in_h) continue;
-    const int64_t c_begin = std::max<int64_t>(0, p.pad_left);
-    const int64_t ix_begin = c_begin - p.pad_left;
-    const int64_t count = std::min(p.in_w - ix_begin, ps.stride - c_begin);
-    if (count > 0)
-      std::memcpy(scratch.data() + r * ps.stride + c_begin, x + iy * p.in_w + ix_begin,
-                  count * sizeof(float));
-  }
-  detail::PaddedDepthwise pd{scratch.data(),
-                             ps.stride,
-                             p.out_h,
-                             p.out_w,
-                             static_cast<int>(p.kernel_h),
-                             static_cast<int>(p.kernel_w),
-                             static_cast<int>(p.stride_h),
-                             static_cast<int>(p.stride_w),
-                             static_cast<int>(p.dilation_h),
-                             static_cast<int>(p.dilation_w),
-                             w,
-                             bias,
-                             act.enabled(),
-                             act.lo,
-                             act.hi,
-                             y};
+void RunDepthwise(Isa isa, const DepthwisePlane& p, const float* x, const float* w, float bias,
+                  float* y, Activation act) {
+  const detail::DepthwiseArgs args{
+      x,          p.in_h,        p.in_w,       p.out_h,      p.out_w,   p.kernel_h, p.kernel_w,
+      p.stride_h, p.stride_w,    p.dilation_h, p.dilation_w, p.pad_top, p.pad_left, w,
+      bias,       act.enabled(), act.lo,       act.hi,       y};
   if (isa == Isa::kScalar)
-    detail::DepthwisePaddedPlaneScalar(pd);
+    detail::DepthwisePlaneScalar(args);
   else
-    detail::DepthwisePaddedPlane__avx2(pd);  // AVX-512 machines use the AVX2 kernel
+    detail::DepthwisePlane__avx2(args);  // AVX-512 machines use the AVX2 kernel
 }
 
 }  // namespace
@@ -203,8 +160,7 @@ void DepthwiseConv2dPlane(Isa isa, const DepthwisePlane& p, const float* x, cons
   if (!IsaSupported(isa)) throw Error("DepthwiseConv2dPlane: ISA not supported by this CPU");
   if (p.pad_top < 0 || p.pad_left < 0) throw Error("DepthwiseConv2dPlane: negative padding");
   if (p.out_h <= 0 || p.out_w <= 0) return;
-  std::vector<float> scratch;
-  DepthwiseWithScratch(isa, p, x, w, bias, y, act, scratch);
+  RunDepthwise(isa, p, x, w, bias, y, act);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,15 +215,11 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
     DepthwisePlane p{geo.in_h, geo.in_w, geo.out_h, geo.out_w, geo.kh, geo.kw,
                      geo.sh,   geo.sw,   geo.dh,    geo.dw,    geo.ph, geo.pw};
     const int64_t planes = g.batch * out_channels_;
-#pragma omp parallel num_threads(t)
-    {
-      std::vector<float> scratch;
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < planes; ++i) {
-        const int64_t c = i % out_channels_;
-        DepthwiseWithScratch(isa_, p, x + i * in_plane, weights_.data() + c * geo.kh * geo.kw,
-                             bias_[c], y + i * out_plane, act, scratch);
-      }
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (int64_t i = 0; i < planes; ++i) {
+      const int64_t c = i % out_channels_;
+      RunDepthwise(isa_, p, x + i * in_plane, weights_.data() + c * geo.kh * geo.kw, bias_[c],
+                   y + i * out_plane, act);
     }
     return;
   }

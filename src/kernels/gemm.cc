@@ -155,6 +155,35 @@ void SgemmBlock(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, int6
       ep.lo = epi.activation.lo;
       ep.hi = epi.activation.hi;
 
+      if (b.packed == nullptr && m1 - m0 <= MC) {
+        // One M block: pack each B panel right before the microkernels use it, so it is still
+        // in L1 (packing the whole NC block first would push it out to L3 when M is small).
+        const int64_t m_panels = (m1 - m0 + mr - 1) / mr;
+        float* apack = nullptr;
+        if (a.packed == nullptr) {
+          apack = a_buf.Get(m_panels * mr * kc);
+          for (int64_t p = 0; p < m_panels; ++p) {
+            const int64_t i0 = m0 + p * mr;
+            PackAPanel(a.data, a.ld, a.trans, i0, std::min<int64_t>(mr, m1 - i0), pc, kc, mr,
+                       apack + p * mr * kc);
+          }
+        }
+        float* bp = b_buf.Get(nr * kc);
+        for (int64_t jp = 0; jp < n_panels; ++jp) {
+          const int64_t j0 = jc + jp * nr;
+          const int n = static_cast<int>(std::min<int64_t>(nr, n1 - j0));
+          PackBFromOperand(b, pc, kc, j0, n, nr, bp);
+          ep.col_bias = last && epi.col_bias ? epi.col_bias + j0 : nullptr;
+          for (int64_t ip = 0; ip < m_panels; ++ip) {
+            const int64_t i0 = m0 + ip * mr;
+            const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
+            const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
+            ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
+            info.kernel(kc, ap, bp, c + i0 * ldc + j0, ldc, m, n, ep);
+          }
+        }
+        continue;
+      }
       float* bpack = nullptr;
       if (b.packed == nullptr) {
         bpack = b_buf.Get(n_panels * nr * kc);

@@ -1,6 +1,9 @@
-// Depthwise 2-D conv plane kernel, AVX2 + FMA: 8 output columns per vector, strides 1 and 2
-// vectorized (stride 2 by loading 16 inputs and keeping the even lanes), others gathered.
+// Depthwise 2-D conv plane kernel, AVX2 + FMA: 8 output columns per vector in the interior
+// (strides 1 and 2 with plain loads, others gathered), exact scalar code on the borders.
 #include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "kernels/x86/dwconv_plane.h"
 
@@ -8,15 +11,9 @@ namespace qforge::kernels::detail {
 
 namespace {
 
-inline __m256i FirstLanes(int n) {
-  alignas(32) static const int32_t kTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                 0,  0,  0,  0,  0,  0,  0,  0};
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTable + 8 - n));
-}
-
-// Eight inputs at src[0], src[s], ..., src[7s].
+// Eight inputs at src[0], src[s], ..., src[7s]. S == 2 reads src[0..15].
 template <int S>
-inline __m256 LoadStrided(const float* src, int s) {
+inline __m256 LoadStrided(const float* src, int64_t s) {
   if constexpr (S == 1) {
     return _mm256_loadu_ps(src);
   } else if constexpr (S == 2) {
@@ -30,48 +27,145 @@ inline __m256 LoadStrided(const float* src, int s) {
   }
 }
 
+inline __m256i FirstLanes(int64_t n) {
+  alignas(32) static const int32_t kTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                 0,  0,  0,  0,  0,  0,  0,  0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTable + 8 - n));
+}
+
+// Lanes p = 0..7 with 0 <= base + p < size.
+inline __m256i RangeMask(int64_t base, int64_t size) {
+  const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(base)),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i ge0 = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1));
+  const __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(size)), idx);
+  return _mm256_and_si256(ge0, lt);
+}
+
+// Like LoadStrided(row + col, s), but inputs outside [0, in_w) read as zero and are never
+// touched in memory (masked loads do not fault on masked-out lanes).
 template <int S>
-void Plane(const PaddedDepthwise& p) {
-  const int taps = p.kh * p.kw;
-  __m256 wv[64];
-  const bool small = taps <= 64;
-  if (small)
-    for (int t = 0; t < taps; ++t) wv[t] = _mm256_set1_ps(p.w[t]);
-  const __m256 bias = _mm256_set1_ps(p.bias);
-  const __m256 lo = _mm256_set1_ps(p.lo), hi = _mm256_set1_ps(p.hi);
-  for (int64_t oy = 0; oy < p.out_h; ++oy) {
-    float* yrow = p.y + oy * p.out_w;
-    const float* xrow = p.xp + oy * p.sh * p.xp_stride;
-    for (int64_t ox = 0; ox < p.out_w; ox += 8) {
-      __m256 acc = bias;
-      const float* base = xrow + ox * p.sw;
-      for (int ky = 0; ky < p.kh; ++ky) {
-        const float* r = base + ky * p.dh * p.xp_stride;
-        for (int kx = 0; kx < p.kw; ++kx) {
-          const int t = ky * p.kw + kx;
-          const __m256 wt = small ? wv[t] : _mm256_set1_ps(p.w[t]);
-          acc = _mm256_fmadd_ps(LoadStrided<S>(r + kx * p.dw, p.sw), wt, acc);
+inline __m256 LoadStridedMasked(const float* row, int64_t col, int64_t in_w, int64_t s) {
+  if constexpr (S == 1) {
+    return _mm256_maskload_ps(row + col, RangeMask(col, in_w));
+  } else if constexpr (S == 2) {
+    const __m256 lo = _mm256_maskload_ps(row + col, RangeMask(col, in_w));
+    const __m256 hi = _mm256_maskload_ps(row + col + 8, RangeMask(col + 8, in_w));
+    const __m256 even = _mm256_shuffle_ps(lo, hi, 0x88);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8));
+  } else {
+    alignas(32) float v[8];
+    for (int64_t l = 0; l < 8; ++l) {
+      const int64_t ix = col + l * s;
+      v[l] = ix >= 0 && ix < in_w ? row[ix] : 0.0f;
+    }
+    return _mm256_load_ps(v);
+  }
+}
+
+// One block of 8 outputs starting at column sb of row oy, n_valid (1..8) of them stored,
+// with every tap bounds-checked through masks (for borders and narrow planes).
+template <int S>
+void MaskedBlock(const DepthwiseArgs& a, int64_t oy, int64_t sb, int64_t n_valid, float* yrow) {
+  __m256 acc = _mm256_set1_ps(a.bias);
+  const int64_t iy0 = oy * a.sh - a.ph;
+  for (int64_t ky = 0; ky < a.kh; ++ky) {
+    const int64_t iy = iy0 + ky * a.dh;
+    if (iy < 0 || iy >= a.in_h) continue;
+    const float* row = a.x + iy * a.in_w;
+    for (int64_t kx = 0; kx < a.kw; ++kx) {
+      const __m256 wt = _mm256_set1_ps(a.w[ky * a.kw + kx]);
+      const int64_t col = sb * a.sw - a.pw + kx * a.dw;
+      acc = _mm256_fmadd_ps(LoadStridedMasked<S>(row, col, a.in_w, a.sw), wt, acc);
+    }
+  }
+  if (a.clamp) acc = _mm256_min_ps(_mm256_max_ps(acc, _mm256_set1_ps(a.lo)), _mm256_set1_ps(a.hi));
+  if (n_valid >= 8)
+    _mm256_storeu_ps(yrow + sb, acc);
+  else
+    _mm256_maskstore_ps(yrow + sb, FirstLanes(n_valid), acc);
+}
+
+// S: stride along x (0 = generic). K: kernel size when kh == kw == K is known at compile time
+// (0 = generic). Output blocks of 8 columns are processed four at a time so four independent
+// FMA chains hide the FMA latency.
+template <int S, int K>
+void Plane(const DepthwiseArgs& a) {
+  int64_t lo_col, hi_col;
+  DepthwiseInteriorColumns(a, 8, S == 2 ? 1 : 0, &lo_col, &hi_col);
+  const bool has_interior = hi_col > lo_col;
+  const int64_t kh = K ? K : a.kh, kw = K ? K : a.kw;
+  const __m256 bias = _mm256_set1_ps(a.bias);
+  const __m256 lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
+  const int64_t taps = kh * kw;
+  __m256 wv[25];
+  const bool cached = taps <= 25;
+  if (cached)
+    for (int64_t t = 0; t < taps; ++t) wv[t] = _mm256_set1_ps(a.w[t]);
+
+  // Block starts of one row: lo_col, lo_col + 8, ..., and a last block shifted left to end
+  // exactly at the interior's end (it recomputes a few outputs with identical results).
+  std::vector<int64_t> starts;
+  const int64_t end = has_interior ? hi_col - 1 + 8 : 0;  // one past the last interior column
+  for (int64_t ox = lo_col; ox < end; ox += 8) starts.push_back(ox + 8 <= end ? ox : end - 8);
+  const int64_t nb = static_cast<int64_t>(starts.size());
+
+  for (int64_t oy = 0; oy < a.out_h; ++oy) {
+    float* yrow = a.y + oy * a.out_w;
+    if (!has_interior) {
+      for (int64_t sb = 0; sb < a.out_w; sb += 8)
+        MaskedBlock<S>(a, oy, sb, std::min<int64_t>(8, a.out_w - sb), yrow);
+      continue;
+    }
+    // Left border: masked blocks from column 0 (it overlaps the interior; same results).
+    for (int64_t sb = 0; sb < lo_col; sb += 8) MaskedBlock<S>(a, oy, sb, 8, yrow);
+    const int64_t iy0 = oy * a.sh - a.ph;
+    int64_t ky_lo = 0, ky_hi = kh;  // taps whose input row is inside the image
+    while (ky_lo < kh && iy0 + ky_lo * a.dh < 0) ++ky_lo;
+    while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * a.dh >= a.in_h) --ky_hi;
+    for (int64_t b0 = 0; b0 < nb; b0 += 4) {
+      const int64_t count = nb - b0 < 4 ? nb - b0 : 4;
+      const float* base[4];
+      __m256 acc[4];
+      for (int64_t b = 0; b < 4; ++b) {
+        const int64_t start = starts[b0 + (b < count ? b : 0)];
+        base[b] = a.x + start * a.sw - a.pw + iy0 * a.in_w;
+        acc[b] = bias;
+      }
+      for (int64_t ky = ky_lo; ky < ky_hi; ++ky) {
+        const int64_t row_off = ky * a.dh * a.in_w;
+#pragma GCC unroll 5
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t t = ky * kw + kx;
+          const __m256 wt = cached ? wv[t] : _mm256_set1_ps(a.w[t]);
+          const int64_t off = row_off + kx * a.dw;
+#pragma GCC unroll 4
+          for (int64_t b = 0; b < 4; ++b)
+            acc[b] = _mm256_fmadd_ps(LoadStrided<S>(base[b] + off, a.sw), wt, acc[b]);
         }
       }
-      if (p.clamp) acc = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
-      const int64_t left = p.out_w - ox;
-      if (left >= 8)
-        _mm256_storeu_ps(yrow + ox, acc);
-      else
-        _mm256_maskstore_ps(yrow + ox, FirstLanes(static_cast<int>(left)), acc);
+      for (int64_t b = 0; b < count; ++b) {
+        __m256 r = acc[b];
+        if (a.clamp) r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+        _mm256_storeu_ps(yrow + starts[b0 + b], r);
+      }
     }
+    // Right border: masked blocks, the last one ending at the last column.
+    for (int64_t sb = end; sb < a.out_w; sb += 8)
+      MaskedBlock<S>(a, oy, std::min(sb, a.out_w - 8), 8, yrow);
   }
 }
 
 }  // namespace
 
-void DepthwisePaddedPlane__avx2(const PaddedDepthwise& p) {
-  if (p.sw == 1)
-    Plane<1>(p);
-  else if (p.sw == 2)
-    Plane<2>(p);
+void DepthwisePlane__avx2(const DepthwiseArgs& a) {
+  const bool k3 = a.kh == 3 && a.kw == 3;
+  if (a.sw == 1)
+    k3 ? Plane<1, 3>(a) : Plane<1, 0>(a);
+  else if (a.sw == 2)
+    k3 ? Plane<2, 3>(a) : Plane<2, 0>(a);
   else
-    Plane<0>(p);
+    Plane<0, 0>(a);
 }
 
 }  // namespace qforge::kernels::detail
