@@ -43,6 +43,14 @@ struct LoadOptions {
 
 // Loads an ONNX model file. External data files are resolved relative to the model's folder and
 // must lie inside it (no absolute paths, no "..", no symlink escaping the folder).
+// Translation: nodes with typed attributes; initializers as Tensors (raw_data or the typed
+// fields, fp16/bf16 bit patterns from int32_data); graph inputs that also have an initializer
+// are constants, not inputs; value_info keeps symbolic dims (dim_param) and covers intermediate
+// values only. Not kept: metadata_props, graph doc_string, per-node doc strings.
+// Rejected with Error: subgraph attributes (If/Loop/Scan), sparse tensors, string / sequence /
+// map / optional types, model-local functions, and attributes libonnx's shape inference would
+// crash on (non-positive strides/dilations/kernel_shape/group/blocksize, Conv operands of rank
+// < 3).
 ir::Graph LoadModel(const std::string& path, const LoadOptions& options = {});
 
 // Loads a model from serialized bytes. `base_dir` is where external data files live; when empty,
