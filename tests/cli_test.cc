@@ -129,6 +129,8 @@ class CliTest : public ::testing::Test {
     const auto lines = r.ErrorLines();
     ASSERT_EQ(lines.size(), 1u) << r;
     EXPECT_EQ(lines[0].rfind("qforge: error: ", 0), 0u) << r;
+    for (char c : lines[0])
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7F) << "control char\n" << r;
     if (!needle.empty()) EXPECT_NE(r.err.find(needle), std::string::npos) << r;
   }
 

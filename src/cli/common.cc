@@ -101,17 +101,47 @@ Shape ParseShape(const std::string& text) {
   return shape;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid (overlong forms
+// and surrogates are accepted as a simplification; they are harmless in a terminal).
+size_t Utf8SequenceLength(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t len = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
+  return len;
+}
+
+}  // namespace
+
 std::string OneLine(const std::string& text) {
   std::string out;
   bool space = false;
-  for (char c : text) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (std::isspace(c)) {
       space = !out.empty();
+      ++i;
       continue;
     }
     if (space) out += ' ';
     space = false;
-    out += c;
+    const size_t len = Utf8SequenceLength(text, i);
+    if (len == 0 || c < 0x20 || c == 0x7F) {
+      // Control characters and broken UTF-8 (e.g. names from a corrupt model) are escaped so
+      // the message stays one printable line.
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
   }
   return out;
 }

@@ -37,7 +37,8 @@ std::pair<std::string, std::string> SplitNameValue(const std::string& text,
 // Parses "1x3x224x224" (also "1,3,224,224"; "" or "scalar" is a rank-0 shape).
 Shape ParseShape(const std::string& text);
 
-// Makes an error message fit on one line: newlines and runs of whitespace become one space.
+// Makes an error message one printable line: newlines and runs of whitespace become one space;
+// control characters and invalid UTF-8 bytes become \xNN.
 std::string OneLine(const std::string& text);
 
 // A plain-text table with auto-sized columns. Columns are left-aligned unless marked numeric.

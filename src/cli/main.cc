@@ -39,7 +39,10 @@ int Main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --help-all, --version: print, exit 0
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return PrintError(std::string(e.what()) + " (run 'qforge --help')", 2);
+    std::string help = "qforge --help";
+    for (const auto& c : commands)
+      if (c.app->parsed()) help = "qforge " + c.app->get_name() + " --help";
+    return PrintError(std::string(e.what()) + " (run '" + help + "')", 2);
   }
   for (const auto& c : commands)
     if (c.app->parsed()) return c.run();
