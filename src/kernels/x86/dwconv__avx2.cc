@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "kernels/x86/dwconv_plane.h"
@@ -156,14 +157,81 @@ void Plane(const DepthwiseArgs& a) {
   }
 }
 
+// 3x3, dilation 1, stride S in {1, 2}: the common MobileNet case, written out so the compiler
+// keeps everything in registers. Input rows above / below the image point at a zero row, so
+// the interior loop has no branches; four output blocks are in flight to hide FMA latency.
+template <int S>
+void Plane3x3(const DepthwiseArgs& a) {
+  int64_t lo_col, hi_col;
+  DepthwiseInteriorColumns(a, 8, S == 2 ? 1 : 0, &lo_col, &hi_col);
+  if (hi_col <= lo_col) {
+    Plane<S, 3>(a);
+    return;
+  }
+  thread_local std::vector<float> zeros;
+  if (static_cast<int64_t>(zeros.size()) < a.in_w + 32) zeros.assign(a.in_w + 32, 0.0f);
+  const __m256 bias = _mm256_set1_ps(a.bias);
+  const __m256 lo = _mm256_set1_ps(a.clamp ? a.lo : -INFINITY);
+  const __m256 hi = _mm256_set1_ps(a.clamp ? a.hi : INFINITY);
+  const float* w = a.w;
+  const int64_t end = hi_col - 1 + 8;  // one past the last interior column
+
+  auto block = [&](const float* r0, const float* r1, const float* r2) {
+    __m256 acc = bias;
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0, S), _mm256_broadcast_ss(w + 0), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 1, S), _mm256_broadcast_ss(w + 1), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 2, S), _mm256_broadcast_ss(w + 2), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1, S), _mm256_broadcast_ss(w + 3), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 1, S), _mm256_broadcast_ss(w + 4), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 2, S), _mm256_broadcast_ss(w + 5), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2, S), _mm256_broadcast_ss(w + 6), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 1, S), _mm256_broadcast_ss(w + 7), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 2, S), _mm256_broadcast_ss(w + 8), acc);
+    return _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
+  };
+
+  for (int64_t oy = 0; oy < a.out_h; ++oy) {
+    float* yrow = a.y + oy * a.out_w;
+    const int64_t iy0 = oy * a.sh - a.ph;
+    const float* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int64_t iy = iy0 + ky;
+      // Offset so that rows[ky] + column is valid for the interior columns.
+      rows[ky] = (iy >= 0 && iy < a.in_h) ? a.x + iy * a.in_w : zeros.data();
+    }
+    const int64_t col0 = -a.pw;  // input column of output 0, tap 0
+    int64_t ox = lo_col;
+    for (; ox + 32 <= end; ox += 32) {
+      const int64_t c = col0 + ox * S;
+      const __m256 y0 = block(rows[0] + c, rows[1] + c, rows[2] + c);
+      const __m256 y1 = block(rows[0] + c + 8 * S, rows[1] + c + 8 * S, rows[2] + c + 8 * S);
+      const __m256 y2 = block(rows[0] + c + 16 * S, rows[1] + c + 16 * S, rows[2] + c + 16 * S);
+      const __m256 y3 = block(rows[0] + c + 24 * S, rows[1] + c + 24 * S, rows[2] + c + 24 * S);
+      _mm256_storeu_ps(yrow + ox, y0);
+      _mm256_storeu_ps(yrow + ox + 8, y1);
+      _mm256_storeu_ps(yrow + ox + 16, y2);
+      _mm256_storeu_ps(yrow + ox + 24, y3);
+    }
+    for (; ox < end; ox += 8) {
+      const int64_t start = ox + 8 <= end ? ox : end - 8;
+      const int64_t c = col0 + start * S;
+      _mm256_storeu_ps(yrow + start, block(rows[0] + c, rows[1] + c, rows[2] + c));
+    }
+    for (int64_t sb = 0; sb < lo_col; sb += 8) MaskedBlock<S>(a, oy, sb, 8, yrow);
+    for (int64_t sb = end; sb < a.out_w; sb += 8)
+      MaskedBlock<S>(a, oy, std::min(sb, a.out_w - 8), 8, yrow);
+  }
+}
+
 }  // namespace
 
 void DepthwisePlane__avx2(const DepthwiseArgs& a) {
   const bool k3 = a.kh == 3 && a.kw == 3;
+  const bool k3d1 = k3 && a.dh == 1 && a.dw == 1;
   if (a.sw == 1)
-    k3 ? Plane<1, 3>(a) : Plane<1, 0>(a);
+    k3d1 ? Plane3x3<1>(a) : (k3 ? Plane<1, 3>(a) : Plane<1, 0>(a));
   else if (a.sw == 2)
-    k3 ? Plane<2, 3>(a) : Plane<2, 0>(a);
+    k3d1 ? Plane3x3<2>(a) : (k3 ? Plane<2, 3>(a) : Plane<2, 0>(a));
   else
     Plane<0, 0>(a);
 }
