@@ -1,0 +1,94 @@
+// int8 GEMM (uint8 activations x int8 per-channel weights, requantized to uint8) at model shapes,
+// single thread by default, as GOPS and as % of this machine's measured int8 peak per core.
+// Run: build/bench/qf_qgemm_bench  (QF_BENCH_THREADS=n for n threads).
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "int8_peak.h"
+#include "qforge/kernels/qgemm.h"
+
+namespace {
+
+using qforge::bench::Int8Idiom;
+using qforge::kernels::QGemmKernel;
+
+int BenchThreads() {
+  const char* s = std::getenv("QF_BENCH_THREADS");
+  return s ? std::max(1, std::atoi(s)) : 1;
+}
+
+// Peaks per core, measured once: the AVX2 vpmaddubsw idiom (the reference) and the
+// hardware's best (VNNI zmm when present).
+double IdiomPeak() {
+  static const double p = qforge::bench::MeasureInt8PeakGops(Int8Idiom::kAvx2Maddubs);
+  return p;
+}
+double VnniPeak() {
+  static const double p = qforge::bench::MeasureInt8PeakGops(Int8Idiom::kVnniZmm);
+  return p;
+}
+
+void BM_QGemm(benchmark::State& state, QGemmKernel kernel) {
+  if (!qforge::kernels::QGemmKernelSupported(kernel)) {
+    state.SkipWithError("kernel not supported on this CPU");
+    return;
+  }
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  std::mt19937 rng(7);
+  std::vector<uint8_t> a(M * K);
+  std::vector<int8_t> b(K * N);
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  for (auto& v : b) v = static_cast<int8_t>(rng() % 255) - 127;
+  std::vector<int32_t> bias(N);
+  for (auto& v : bias) v = static_cast<int32_t>(rng() % 20001) - 10000;
+  std::vector<qforge::numerics::FixedMultiplier> mult(
+      N, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 14)));
+  const auto packed = qforge::kernels::PackedQGemmB::Pack(K, N, b.data(), N, false, {}, kernel);
+  const auto out =
+      qforge::kernels::QGemmOutput::Quantized(false, bias.data(), mult.data(), N, 128, 0, 255);
+  std::vector<uint8_t> c(M * N);
+  const int threads = BenchThreads();
+  for (auto _ : state) {
+    qforge::kernels::QGemm(M, {a.data(), K, false, 128}, packed, out, c.data(), N, threads);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double ops = 2.0 * M * N * K;
+  state.counters["GOPS"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  // Rate counters of ops / peak: GOPS as a percentage of each per-core peak (x threads).
+  const double idiom = IdiomPeak() * threads, vnni = VnniPeak() * threads;
+  if (idiom > 0) {
+    state.counters["pct_of_idiom_peak"] = benchmark::Counter(
+        100.0 * ops / 1e9 / idiom, benchmark::Counter::kIsIterationInvariantRate);
+  }
+  if (vnni > 0) {
+    state.counters["pct_of_vnni_peak"] =
+        benchmark::Counter(100.0 * ops / 1e9 / vnni, benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.counters["threads"] = threads;
+}
+
+void Shapes(benchmark::internal::Benchmark* b) {
+  b->Args({512, 512, 512})
+      ->Args({3136, 64, 576})
+      ->Args({784, 128, 1152})
+      ->Args({196, 256, 2304})
+      ->Args({1, 1000, 512})
+      ->Args({64, 4096, 4096})
+      ->ArgNames({"M", "N", "K"})
+      ->Unit(benchmark::kMicrosecond);
+  // One thread: rates from the thread's CPU time (robust on a shared machine); several threads:
+  // wall time (CPU time would count only the calling thread).
+  if (BenchThreads() > 1) b->UseRealTime();
+}
+
+BENCHMARK_CAPTURE(BM_QGemm, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_QGemm, avx2, QGemmKernel::kAvx2)->Apply(Shapes);
+
+}  // namespace
+
+BENCHMARK_MAIN();
