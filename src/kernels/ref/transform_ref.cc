@@ -93,6 +93,29 @@ Tensor F32ToNarrow(const Tensor& x, DType to, bool saturate) {
   return y;
 }
 
+// out[i] = in[i * stride] for n elements of es bytes; typed loops for the common sizes.
+template <typename T>
+void StridedRunT(const uint8_t* in, int64_t stride, uint8_t* out, int64_t n) {
+  const T* src = reinterpret_cast<const T*>(in);
+  T* dst = reinterpret_cast<T*>(out);
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
+}
+
+void StridedRun(const uint8_t* in, int64_t stride, uint8_t* out, int64_t n, size_t es) {
+  switch (es) {
+    case 1:
+      return StridedRunT<uint8_t>(in, stride, out, n);
+    case 2:
+      return StridedRunT<uint16_t>(in, stride, out, n);
+    case 4:
+      return StridedRunT<uint32_t>(in, stride, out, n);
+    case 8:
+      return StridedRunT<uint64_t>(in, stride, out, n);
+    default:
+      for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * es, in + i * stride * es, es);
+  }
+}
+
 // Copies a strided view of src into dst (row-major, shape `dims`). Element d-index i of the
 // output reads src[base + sum(i_d * strides[d])] (strides may be negative). Dimensions are
 // collapsed where the view is contiguous across them so the inner runs are long; unit-stride
@@ -130,7 +153,7 @@ void StridedCopy(const uint8_t* src, int64_t base, const Shape& dims,
       if (s0 == 1) {
         std::memcpy(out, src + off * es, n * es);
       } else {
-        for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * es, src + (off + i * s0) * es, es);
+        StridedRun(src + off * es, s0, out, n, es);
       }
       for (int d = 1; d < r; ++d) {
         ++idx[d];

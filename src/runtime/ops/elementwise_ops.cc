@@ -58,15 +58,10 @@ std::unique_ptr<OpKernel> MakeReduce(const OpInit& init, kernels::ReduceOp op,
   const bool axes_as_input = init.opset <= 0 || init.opset >= axes_input_opset;
   const bool keepdims = n.attr_int("keepdims", 1) != 0;
   const bool noop = n.attr_int("noop_with_empty_axes", 0) != 0;
-  std::vector<int64_t> attr_axes;
-  if (axes_as_input) {
-    CheckArity(n, 1, 2, 1, 1);
-    // Models in the wild mix conventions; accept the attribute when no input is given.
-    attr_axes = n.attr_ints("axes", {});
-  } else {
-    CheckArity(n, 1, 1, 1, 1);
-    attr_axes = n.attr_ints("axes", {});
-  }
+  // Models in the wild mix conventions, so the attribute is honoured in the input form too
+  // (an axes input, when given, wins).
+  CheckArity(n, 1, axes_as_input ? 2 : 1, 1, 1);
+  const std::vector<int64_t> attr_axes = n.attr_ints("axes", {});
   return MakeLambdaOp(
       [op, desc, keepdims, noop, attr_axes](const OpContext&, std::span<const Tensor> in) {
         const Tensor& x = Arg(in, 0, desc);
