@@ -1,5 +1,6 @@
 // `qforge eval MODEL --data fashion-mnist`: top-1 accuracy of a classifier on the test split.
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
