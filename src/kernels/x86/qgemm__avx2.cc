@@ -76,8 +76,8 @@ inline __m256i Clamp64(__m256i v, __m256i lo, __m256i hi) {
 }
 
 // numerics::Requantize on 8 lanes (see the file comment).
-inline __m256i Requantize8(__m256i acc, const ColumnConsts& cc, __m256i zp, __m256i lo,
-                           __m256i hi) {
+__attribute__((always_inline)) inline __m256i Requantize8(__m256i acc, const ColumnConsts& cc,
+                                                          __m256i zp, __m256i lo, __m256i hi) {
   __m256i pe = _mm256_mul_epi32(acc, cc.mant_even);
   __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), cc.mant_odd);
   pe = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_add_epi64(pe, cc.round_even), cc.shift_even),
@@ -95,8 +95,8 @@ inline __m256i LaneMask(int valid) {
 }
 
 // Adds the corrections to the 8-column accumulator of row m and stores the valid columns.
-inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc, __m256i acc, int64_t m,
-                     int64_t n0) {
+__attribute__((always_inline)) inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc,
+                                                    __m256i acc, int64_t m, int64_t n0) {
   acc = _mm256_add_epi32(acc, cc.offset);
   if (call.col_zb) {
     acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(cc.zb, _mm256_set1_epi32(call.row_sums[m])));
@@ -141,6 +141,7 @@ inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc, __m256i acc,
 template <int R>
 void Tile(const QGemmCall& call, int64_t m, const int16_t* b, const ColumnConsts& cc, int64_t n0) {
   __m256i acc0[R], acc1[R];
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
   const auto* a = static_cast<const int16_t*>(call.a) + m * call.lda;
   const int64_t lda = call.lda;
@@ -159,6 +160,7 @@ void Tile(const QGemmCall& call, int64_t m, const int16_t* b, const ColumnConsts
     a += 4;
     b += 4 * kNr;
   }
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     // [c0 c1 c4 c5 | c2 c3 c6 c7] -> [c0 .. c7].
     const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xD8);

@@ -66,8 +66,8 @@ ColumnConsts LoadColumns(const QGemmCall& call, int64_t n0, int valid) {
 }
 
 // numerics::Requantize on 16 lanes (see the file comment).
-inline __m512i Requantize16(__m512i acc, const ColumnConsts& cc, __m512i zp, __m512i lo,
-                            __m512i hi) {
+__attribute__((always_inline)) inline __m512i Requantize16(__m512i acc, const ColumnConsts& cc,
+                                                           __m512i zp, __m512i lo, __m512i hi) {
   __m512i pe = _mm512_mul_epi32(acc, cc.mant_even);
   __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), cc.mant_odd);
   pe = _mm512_srav_epi64(_mm512_add_epi64(pe, cc.round_even), cc.shift_even);
@@ -78,8 +78,8 @@ inline __m512i Requantize16(__m512i acc, const ColumnConsts& cc, __m512i zp, __m
 }
 
 // Adds the corrections to one 16-column accumulator of row m and stores it.
-inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc, __m512i acc, int64_t m,
-                     int64_t n0) {
+__attribute__((always_inline)) inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc,
+                                                    __m512i acc, int64_t m, int64_t n0) {
   acc = _mm512_add_epi32(acc, cc.offset);
   if (call.col_zb) {
     acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(cc.zb, _mm512_set1_epi32(call.row_sums[m])));
@@ -106,15 +106,60 @@ inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc, __m512i acc,
   }
 }
 
+// The full 12 x 32 tile: A' rows m..m+11 times the panel b over all Kpad, raw sums into
+// out[12][32]. Written with 24 named accumulators because GCC 12 keeps an accumulator array
+// of this size in memory (a store per step) instead of registers.
+#define QF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+void AccumulateFull(int64_t quads, const uint8_t* a, int64_t lda, const int8_t* b, int32_t* out) {
+#define QF_DECL(r) __m512i x##r = _mm512_setzero_si512(), y##r = _mm512_setzero_si512();
+  QF_ROWS(QF_DECL)
+#undef QF_DECL
+  const uint8_t* a0 = a;
+  const uint8_t* a4 = a + 4 * lda;
+  const uint8_t* a8 = a + 8 * lda;
+  for (int64_t q = 0; q < quads; ++q) {
+    const __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64);
+#define QF_STEP(r)                                                                 \
+  {                                                                                \
+    const __m512i av = Broadcast4((r < 4 ? a0 : r < 8 ? a4 : a8) + (r % 4) * lda); \
+    x##r = _mm512_dpbusd_epi32(x##r, av, b0);                                      \
+    y##r = _mm512_dpbusd_epi32(y##r, av, b1);                                      \
+  }
+    QF_ROWS(QF_STEP)
+#undef QF_STEP
+    a0 += 4;
+    a4 += 4;
+    a8 += 4;
+    b += 4 * kNr;
+  }
+#define QF_OUT(r)                          \
+  _mm512_store_si512(out + (r)*kNr, x##r); \
+  _mm512_store_si512(out + (r)*kNr + 16, y##r);
+  QF_ROWS(QF_OUT)
+#undef QF_OUT
+}
+#undef QF_ROWS
+
 // R rows starting at row m of A' times the 32-column panel b; full Kpad.
 template <int R>
 void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts& c0,
           const ColumnConsts& c1, int64_t n0, int cols) {
-  __m512i acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
   const auto* a = static_cast<const uint8_t*>(call.a) + m * call.lda;
   const int64_t lda = call.lda;
   const int64_t quads = call.Kpad / 4;
+  if constexpr (R == kMr) {
+    alignas(64) int32_t sums[kMr * kNr];
+    AccumulateFull(quads, a, lda, b, sums);
+    for (int r = 0; r < R; ++r) {
+      StoreRow(call, c0, _mm512_load_si512(sums + r * kNr), m + r, n0);
+      if (cols > 16) StoreRow(call, c1, _mm512_load_si512(sums + r * kNr + 16), m + r, n0 + 16);
+    }
+    return;
+  }
+  // Row tails (fewer than 12 rows): small accumulator arrays stay in registers.
+  __m512i acc0[R], acc1[R];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
   for (int64_t q = 0; q < quads; ++q) {
     const __m512i b0 = _mm512_load_si512(b);
     const __m512i b1 = _mm512_load_si512(b + 64);
@@ -127,6 +172,7 @@ void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts&
     a += 4;
     b += 4 * kNr;
   }
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     StoreRow(call, c0, acc0[r], m + r, n0);
     if (cols > 16) StoreRow(call, c1, acc1[r], m + r, n0 + 16);
