@@ -1,4 +1,4 @@
-// int8 GEMM panel kernel for AVX2: a 6 x 8 tile of int32 accumulators fed by vpmaddwd on int16.
+// int8 GEMM panel kernel for AVX2: a 4 x 8 tile of int32 accumulators fed by vpmaddwd on int16.
 //
 // Packed B layout (PackedQGemmB with QGemmKernel::kAvx2): panels of NR = 8 columns; panel p
 // holds Kpad / 4 quads of 4 consecutive k; a quad is 8 columns x 4 int16 (sign-extended int8)
@@ -138,29 +138,75 @@ __attribute__((always_inline)) inline void StoreRow(const QGemmCall& call, const
   }
 }
 
-template <int R>
-void Tile(const QGemmCall& call, int64_t m, const int16_t* b, const ColumnConsts& cc, int64_t n0) {
-  __m256i acc0[R], acc1[R];
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
-  const auto* a = static_cast<const int16_t*>(call.a) + m * call.lda;
-  const int64_t lda = call.lda;
-  const int64_t quads = call.Kpad / 4;
+inline __m256i Broadcast4x16(const int16_t* p) {
+  int64_t four;
+  std::memcpy(&four, p, 8);
+  return _mm256_set1_epi64x(four);
+}
+
+// The full 4 x 8 tile: A' rows m..m+3 times the panel b over all Kpad; out[4][8] gets the
+// column sums in order. Written with 8 named accumulators because GCC 12 keeps an
+// accumulator array in memory (a load and a store per step) instead of registers.
+#define QF_ROWS(X) X(0) X(1) X(2) X(3)
+void AccumulateFull(int64_t quads, const int16_t* a, int64_t lda, const int16_t* b, int32_t* out) {
+#define QF_DECL(r) __m256i x##r = _mm256_setzero_si256(), y##r = _mm256_setzero_si256();
+  QF_ROWS(QF_DECL)
+#undef QF_DECL
+  const int16_t* a0 = a;
   for (int64_t q = 0; q < quads; ++q) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 16));
-#pragma GCC unroll 6
+#define QF_STEP(r)                                            \
+  {                                                           \
+    const __m256i av = Broadcast4x16(a0 + (r)*lda);           \
+    x##r = _mm256_add_epi32(x##r, _mm256_madd_epi16(av, b0)); \
+    y##r = _mm256_add_epi32(y##r, _mm256_madd_epi16(av, b1)); \
+  }
+    QF_ROWS(QF_STEP)
+#undef QF_STEP
+    a0 += 4;
+    b += 4 * kNr;
+  }
+  // [c0 c1 c4 c5 | c2 c3 c6 c7] -> [c0 .. c7].
+#define QF_OUT(r)                                               \
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out + (r)*kNr), \
+                     _mm256_permute4x64_epi64(_mm256_hadd_epi32(x##r, y##r), 0xD8));
+  QF_ROWS(QF_OUT)
+#undef QF_OUT
+}
+#undef QF_ROWS
+
+template <int R>
+void Tile(const QGemmCall& call, int64_t m, const int16_t* b, const ColumnConsts& cc, int64_t n0) {
+  const auto* a = static_cast<const int16_t*>(call.a) + m * call.lda;
+  const int64_t lda = call.lda;
+  const int64_t quads = call.Kpad / 4;
+  if constexpr (R == kMr) {
+    alignas(32) int32_t sums[kMr * kNr];
+    AccumulateFull(quads, a, lda, b, sums);
     for (int r = 0; r < R; ++r) {
-      int64_t four;
-      std::memcpy(&four, a + r * lda, 8);
-      const __m256i av = _mm256_set1_epi64x(four);
+      StoreRow(call, cc, _mm256_load_si256(reinterpret_cast<const __m256i*>(sums + r * kNr)), m + r,
+               n0);
+    }
+    return;
+  }
+  // Row tails (fewer than 4 rows).
+  __m256i acc0[R], acc1[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < quads; ++q) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 16));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256i av = Broadcast4x16(a + r * lda);
       acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(av, b0));
       acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(av, b1));
     }
     a += 4;
     b += 4 * kNr;
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
     // [c0 c1 c4 c5 | c2 c3 c6 c7] -> [c0 .. c7].
     const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xD8);
@@ -169,8 +215,7 @@ void Tile(const QGemmCall& call, int64_t m, const int16_t* b, const ColumnConsts
 }
 
 using TileFn = void (*)(const QGemmCall&, int64_t, const int16_t*, const ColumnConsts&, int64_t);
-constexpr TileFn kTiles[kMr + 1] = {nullptr,  &Tile<1>, &Tile<2>, &Tile<3>,
-                                    &Tile<4>, &Tile<5>, &Tile<6>};
+constexpr TileFn kTiles[kMr + 1] = {nullptr, &Tile<1>, &Tile<2>, &Tile<3>, &Tile<4>};
 
 }  // namespace
 

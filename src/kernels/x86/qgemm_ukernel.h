@@ -20,7 +20,7 @@ namespace qforge::kernels::detail {
 //   VNNI: uint8 A' (the caller's A itself when it is uint8 with K % 4 == 0);
 //   AVX2: int16 A' (zero-extended), so each product is an exact int16 x int16 multiply.
 inline constexpr int kQVnniMr = 12, kQVnniNr = 32;  // rows x columns of the VNNI tile
-inline constexpr int kQAvx2Mr = 6, kQAvx2Nr = 8;    // rows x columns of the AVX2 tile
+inline constexpr int kQAvx2Mr = 4, kQAvx2Nr = 8;    // rows x columns of the AVX2 tile
 
 struct QGemmCall {
   int64_t M = 0, N = 0, Kpad = 0;
