@@ -1,6 +1,7 @@
 // int8 GEMM (uint8 activations x int8 per-channel weights, requantized to uint8) at model shapes,
 // single thread by default, as GOPS and as % of this machine's measured int8 peak per core.
-// Run: build/bench/qf_qgemm_bench  (QF_BENCH_THREADS=n for n threads).
+// Run: build/bench/qf_qgemm_bench  (QF_BENCH_THREADS=n for n threads, QF_BENCH_INT32=1 for
+// int32 outputs).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -47,9 +48,12 @@ void BM_QGemm(benchmark::State& state, QGemmKernel kernel) {
   std::vector<qforge::numerics::FixedMultiplier> mult(
       N, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 14)));
   const auto packed = qforge::kernels::PackedQGemmB::Pack(K, N, b.data(), N, false, {}, kernel);
-  const auto out =
-      qforge::kernels::QGemmOutput::Quantized(false, bias.data(), mult.data(), N, 128, 0, 255);
-  std::vector<uint8_t> c(M * N);
+  // QF_BENCH_INT32=1: int32 accumulators out (MatMulInteger), else requantized uint8.
+  const bool int32_out = std::getenv("QF_BENCH_INT32") != nullptr;
+  const auto out = int32_out ? qforge::kernels::QGemmOutput::Int32(bias.data())
+                             : qforge::kernels::QGemmOutput::Quantized(false, bias.data(),
+                                                                       mult.data(), N, 128, 0, 255);
+  std::vector<int32_t> c(M * N);
   const int threads = BenchThreads();
   for (auto _ : state) {
     qforge::kernels::QGemm(M, {a.data(), K, false, 128}, packed, out, c.data(), N, threads);
