@@ -168,13 +168,21 @@ void Plane3x3(const DepthwiseArgs& a) {
   const int64_t rows_p = (a.out_h - 1) * a.sh + 3;
   const int64_t cols_p = (blocks * 8 - 1) * S + 3 + 8;  // + slack for the stride-2 16-wide load
   thread_local std::vector<float> buf;
-  buf.assign(rows_p * cols_p, 0.0f);
+  if (static_cast<int64_t>(buf.size()) < rows_p * cols_p) buf.resize(rows_p * cols_p);
+  // Padded column c holds input column c - pw; everything else is zero. Only the padding is
+  // cleared (the copy overwrites the rest), so the plane is written once.
+  const int64_t c_begin = std::min(a.pw, cols_p);
+  const int64_t count = std::max<int64_t>(0, std::min(a.in_w, cols_p - c_begin));
   for (int64_t r = 0; r < rows_p; ++r) {
+    float* dst = buf.data() + r * cols_p;
     const int64_t iy = r - a.ph;
-    if (iy < 0 || iy >= a.in_h) continue;
-    // Padded column c holds input column c - pw.
-    const int64_t c_begin = a.pw, count = std::min(a.in_w, cols_p - c_begin);
-    if (count > 0) std::memcpy(buf.data() + r * cols_p + c_begin, a.x + iy * a.in_w, count * 4);
+    if (iy < 0 || iy >= a.in_h) {
+      std::memset(dst, 0, cols_p * sizeof(float));
+      continue;
+    }
+    std::memset(dst, 0, c_begin * sizeof(float));
+    std::memcpy(dst + c_begin, a.x + iy * a.in_w, count * sizeof(float));
+    std::memset(dst + c_begin + count, 0, (cols_p - c_begin - count) * sizeof(float));
   }
   const __m256 bias = _mm256_set1_ps(a.bias);
   const __m256 lo = _mm256_set1_ps(a.clamp ? a.lo : -INFINITY);
