@@ -1,0 +1,122 @@
+// int8 convolution: im2col (padding filled with the input zero point) + QGemm per group and
+// image, then the [pixels x channels] GEMM result transposed into NCHW.
+#include "qforge/kernels/qconv.h"
+
+#include <cstring>
+#include <string>
+
+#include "qforge/tensor/tensor.h"
+
+namespace qforge::kernels {
+
+namespace {
+
+[[noreturn]] void Fail(const std::string& what) { throw Error("QConv: " + what); }
+
+}  // namespace
+
+void QConvShape::Validate() const {
+  if (batch < 0 || in_channels <= 0 || in_h <= 0 || in_w <= 0 || out_channels <= 0 || group <= 0 ||
+      kernel_h <= 0 || kernel_w <= 0 || stride_h <= 0 || stride_w <= 0 || dilation_h <= 0 ||
+      dilation_w <= 0 || pad_top < 0 || pad_left < 0 || pad_bottom < 0 || pad_right < 0) {
+    Fail("sizes, strides and dilations must be positive and pads non-negative");
+  }
+  if (in_channels % group != 0 || out_channels % group != 0) {
+    Fail("channels (" + std::to_string(in_channels) + " in, " + std::to_string(out_channels) +
+         " out) are not divisible by group " + std::to_string(group));
+  }
+  if (in_h + pad_top + pad_bottom < dilation_h * (kernel_h - 1) + 1 ||
+      in_w + pad_left + pad_right < dilation_w * (kernel_w - 1) + 1) {
+    Fail("the kernel is larger than the padded input");
+  }
+  if (reduction() > kMaxQGemmK) {
+    Fail("C/group * kH * kW = " + std::to_string(reduction()) + " exceeds " +
+         std::to_string(kMaxQGemmK));
+  }
+}
+
+PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_t* w,
+                                            const std::vector<int32_t>& zero_points, Isa isa) {
+  shape.Validate();
+  const int64_t M = shape.out_channels, mg = M / shape.group, K = shape.reduction();
+  if (!zero_points.empty() && zero_points.size() != 1 &&
+      static_cast<int64_t>(zero_points.size()) != M) {
+    Fail("weights have " + std::to_string(zero_points.size()) +
+         " zero points; expected 0, 1 or M = " + std::to_string(M));
+  }
+  PackedQConvWeights p;
+  p.shape_ = shape;
+  for (int64_t g = 0; g < shape.group; ++g) {
+    std::vector<int32_t> zp;
+    if (zero_points.size() == 1) zp = zero_points;
+    if (static_cast<int64_t>(zero_points.size()) == M) {
+      zp.assign(zero_points.begin() + g * mg, zero_points.begin() + (g + 1) * mg);
+    }
+    // Rows m of group g are stored [mg, K] row-major: B = W_g^T (K x mg), i.e. trans.
+    p.groups_.push_back(PackedQGemmB::Pack(K, mg, w + g * mg * K, K, true, zp, isa));
+  }
+  return p;
+}
+
+void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
+           int threads) {
+  const QConvShape& s = w.shape();
+  if (s.out_channels == 0) {
+    Fail("weights are not packed");
+  }
+  s.Validate();
+  const int64_t M = s.out_channels, mg = M / s.group, cg = s.in_channels / s.group;
+  const int64_t K = s.reduction(), oh_n = s.out_h(), ow_n = s.out_w(), P = oh_n * ow_n;
+  ValidateQGemm(1, M, K, {x.data, K, x.is_signed, x.zero_point}, out, M);
+  if (s.batch == 0) return;
+  if (x.data == nullptr || y == nullptr) Fail("null input or output");
+  const int64_t esize =
+      out.kind == QGemmOutputKind::kUint8 || out.kind == QGemmOutputKind::kInt8 ? 1 : 4;
+  const auto pad_code = static_cast<uint8_t>(x.zero_point);  // int8 zero point as its bits
+  std::vector<uint8_t> col(P * K);
+  std::vector<uint8_t> tmp(P * mg * esize);
+  const auto* xb = static_cast<const uint8_t*>(x.data);
+  for (int64_t n = 0; n < s.batch; ++n) {
+    for (int64_t g = 0; g < s.group; ++g) {
+      // im2col: row p = (oh, ow), column k = (c, i, j), as the weights' [C/group, kH, kW].
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          uint8_t* row = col.data() + (oh * ow_n + ow) * K;
+          for (int64_t c = 0; c < cg; ++c) {
+            const uint8_t* plane = xb + ((n * s.in_channels + g * cg + c) * s.in_h) * s.in_w;
+            for (int64_t i = 0; i < s.kernel_h; ++i) {
+              const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+              for (int64_t j = 0; j < s.kernel_w; ++j) {
+                const int64_t iw = ow * s.stride_w - s.pad_left + j * s.dilation_w;
+                const bool inside = ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w;
+                *row++ = inside ? plane[ih * s.in_w + iw] : pad_code;
+              }
+            }
+          }
+        }
+      }
+      // Group g's output channels: per-channel arrays start at g * mg.
+      QGemmOutput og = out;
+      if (og.bias) og.bias += g * mg;
+      if (og.float_bias) og.float_bias += g * mg;
+      if (og.multipliers && og.num_multipliers == M) {
+        og.multipliers += g * mg;
+        og.num_multipliers = mg;
+      }
+      if (og.scales && og.num_scales == M) {
+        og.scales += g * mg;
+        og.num_scales = mg;
+      }
+      QGemm(P, {col.data(), K, x.is_signed, x.zero_point}, w.group(g), og, tmp.data(), mg, threads);
+      // [P x mg] -> y[n, g*mg + m, p].
+      auto* yb = static_cast<uint8_t*>(y) + ((n * M + g * mg) * P) * esize;
+      for (int64_t m = 0; m < mg; ++m) {
+        for (int64_t p = 0; p < P; ++p) {
+          std::memcpy(yb + (m * P + p) * esize, tmp.data() + (p * mg + m) * esize, esize);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace qforge::kernels
