@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "int8_peak.h"
+#include "qforge/kernels/qconv.h"
 #include "qforge/kernels/qgemm.h"
 
 namespace {
@@ -92,6 +93,62 @@ void Shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(BM_QGemm, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_QGemm, avx2, QGemmKernel::kAvx2)->Apply(Shapes);
+
+// int8 3x3 convolution (stride 1, pad 1, uint8 in/out, per-channel weights), one image:
+// im2col + QGemm, the whole layer including im2col and the NCHW transpose.
+void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel) {
+  if (!qforge::kernels::QGemmKernelSupported(kernel)) {
+    state.SkipWithError("kernel not supported on this CPU");
+    return;
+  }
+  qforge::kernels::QConvShape s;
+  s.in_channels = s.out_channels = state.range(0);
+  s.in_h = s.in_w = state.range(1);
+  s.kernel_h = s.kernel_w = 3;
+  s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
+  std::mt19937 rng(8);
+  std::vector<uint8_t> x(s.in_channels * s.in_h * s.in_w);
+  std::vector<int8_t> w(s.out_channels * s.reduction());
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  for (auto& v : w) v = static_cast<int8_t>(rng() % 255) - 127;
+  std::vector<int32_t> bias(s.out_channels, 100);
+  std::vector<qforge::numerics::FixedMultiplier> mult(
+      s.out_channels, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 14)));
+  const auto isa =
+      kernel == QGemmKernel::kAvx2 ? qforge::kernels::Isa::kAvx2 : qforge::kernels::Isa::kAvx512;
+  const auto packed = qforge::kernels::PackedQConvWeights::Pack(s, w.data(), {}, isa);
+  const auto out = qforge::kernels::QGemmOutput::Quantized(false, bias.data(), mult.data(),
+                                                           s.out_channels, 128, 0, 255);
+  std::vector<uint8_t> y(s.out_channels * s.out_h() * s.out_w());
+  const int threads = BenchThreads();
+  for (auto _ : state) {
+    qforge::kernels::QConv({x.data(), false, 128}, packed, out, y.data(), threads);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double ops = 2.0 * s.out_h() * s.out_w() * s.out_channels * s.reduction();
+  state.counters["GOPS"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  const double idiom = IdiomPeak() * threads, vnni = VnniPeak() * threads;
+  if (idiom > 0) {
+    state.counters["pct_of_idiom_peak"] = benchmark::Counter(
+        100.0 * ops / 1e9 / idiom, benchmark::Counter::kIsIterationInvariantRate);
+  }
+  if (vnni > 0) {
+    state.counters["pct_of_vnni_peak"] =
+        benchmark::Counter(100.0 * ops / 1e9 / vnni, benchmark::Counter::kIsIterationInvariantRate);
+  }
+}
+
+void ConvShapes(benchmark::internal::Benchmark* b) {
+  // ResNet-18 stages: GEMMs 3136x64x576, 784x128x1152, 196x256x2304.
+  b->Args({64, 56})->Args({128, 28})->Args({256, 14})->ArgNames({"C", "HW"});
+  b->Unit(benchmark::kMicrosecond);
+  if (BenchThreads() > 1) b->UseRealTime();
+}
+
+BENCHMARK_CAPTURE(BM_QConv3x3, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(ConvShapes);
+BENCHMARK_CAPTURE(BM_QConv3x3, avx2, QGemmKernel::kAvx2)->Apply(ConvShapes);
 
 }  // namespace
 

@@ -1,7 +1,10 @@
-// int8 convolution: im2col (padding filled with the input zero point) + QGemm per group and
-// image, then the [pixels x channels] GEMM result transposed into NCHW.
+// int8 convolution: the input transposed to pixels x channels, im2col with columns ordered
+// (kernel row, kernel column, channel) so each tap is one contiguous copy (padding filled with
+// the input zero point), QGemm per group and image, and the [pixels x channels] result
+// transposed into NCHW.
 #include "qforge/kernels/qconv.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -12,6 +15,17 @@ namespace qforge::kernels {
 namespace {
 
 [[noreturn]] void Fail(const std::string& what) { throw Error("QConv: " + what); }
+
+// dst[c * rows + r] = src[r * cols + c], in blocks so both sides stay in cache.
+template <typename T>
+void TransposeTo(const T* src, int64_t rows, int64_t cols, T* dst) {
+  constexpr int64_t kBlock = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const int64_t r1 = std::min(rows, r0 + kBlock);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+  }
+}
 
 }  // namespace
 
@@ -52,8 +66,15 @@ PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_
     if (static_cast<int64_t>(zero_points.size()) == M) {
       zp.assign(zero_points.begin() + g * mg, zero_points.begin() + (g + 1) * mg);
     }
-    // Rows m of group g are stored [mg, K] row-major: B = W_g^T (K x mg), i.e. trans.
-    p.groups_.push_back(PackedQGemmB::Pack(K, mg, w + g * mg * K, K, true, zp, isa));
+    // Group g's rows reordered from (c, i, j) to (i, j, c), the im2col column order of QConv,
+    // stored [mg, K] row-major: B = W_g^T (K x mg), i.e. trans.
+    const int64_t cg = shape.in_channels / shape.group, taps = shape.kernel_h * shape.kernel_w;
+    std::vector<int8_t> wr(mg * K);
+    for (int64_t m = 0; m < mg; ++m)
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          wr[m * K + t * cg + c] = w[(g * mg + m) * K + c * taps + t];
+    p.groups_.push_back(PackedQGemmB::Pack(K, mg, wr.data(), K, true, zp, isa));
   }
   return p;
 }
@@ -73,23 +94,28 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   const int64_t esize =
       out.kind == QGemmOutputKind::kUint8 || out.kind == QGemmOutputKind::kInt8 ? 1 : 4;
   const auto pad_code = static_cast<uint8_t>(x.zero_point);  // int8 zero point as its bits
-  std::vector<uint8_t> col(P * K);
-  std::vector<uint8_t> tmp(P * mg * esize);
+  const int64_t hw = s.in_h * s.in_w;
+  std::vector<uint8_t> xt(hw * cg), col(P * K), tmp(P * mg * esize);
   const auto* xb = static_cast<const uint8_t*>(x.data);
   for (int64_t n = 0; n < s.batch; ++n) {
     for (int64_t g = 0; g < s.group; ++g) {
-      // im2col: row p = (oh, ow), column k = (c, i, j), as the weights' [C/group, kH, kW].
+      // The group's input planes [cg, H*W] transposed to pixels x channels [H*W, cg].
+      const uint8_t* xg = xb + (n * s.in_channels + g * cg) * hw;
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t q = 0; q < hw; ++q) xt[q * cg + c] = xg[c * hw + q];
+      // im2col: row p = (oh, ow); column k = (i, j, c) (the packed weights' order); a tap in
+      // the padding is cg copies of the zero point.
       for (int64_t oh = 0; oh < oh_n; ++oh) {
         for (int64_t ow = 0; ow < ow_n; ++ow) {
           uint8_t* row = col.data() + (oh * ow_n + ow) * K;
-          for (int64_t c = 0; c < cg; ++c) {
-            const uint8_t* plane = xb + ((n * s.in_channels + g * cg + c) * s.in_h) * s.in_w;
-            for (int64_t i = 0; i < s.kernel_h; ++i) {
-              const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
-              for (int64_t j = 0; j < s.kernel_w; ++j) {
-                const int64_t iw = ow * s.stride_w - s.pad_left + j * s.dilation_w;
-                const bool inside = ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w;
-                *row++ = inside ? plane[ih * s.in_w + iw] : pad_code;
+          for (int64_t i = 0; i < s.kernel_h; ++i) {
+            const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+            for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
+              const int64_t iw = ow * s.stride_w - s.pad_left + j * s.dilation_w;
+              if (ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w) {
+                std::memcpy(row, xt.data() + (ih * s.in_w + iw) * cg, cg);
+              } else {
+                std::memset(row, pad_code, cg);
               }
             }
           }
@@ -110,10 +136,11 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
       QGemm(P, {col.data(), K, x.is_signed, x.zero_point}, w.group(g), og, tmp.data(), mg, threads);
       // [P x mg] -> y[n, g*mg + m, p].
       auto* yb = static_cast<uint8_t*>(y) + ((n * M + g * mg) * P) * esize;
-      for (int64_t m = 0; m < mg; ++m) {
-        for (int64_t p = 0; p < P; ++p) {
-          std::memcpy(yb + (m * P + p) * esize, tmp.data() + (p * mg + m) * esize, esize);
-        }
+      if (esize == 1) {
+        TransposeTo(tmp.data(), P, mg, yb);
+      } else {
+        TransposeTo(reinterpret_cast<const uint32_t*>(tmp.data()), P, mg,
+                    reinterpret_cast<uint32_t*>(yb));
       }
     }
   }
