@@ -101,18 +101,30 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
     for (int64_t g = 0; g < s.group; ++g) {
       // The group's input planes [cg, H*W] transposed to pixels x channels [H*W, cg].
       const uint8_t* xg = xb + (n * s.in_channels + g * cg) * hw;
-      for (int64_t c = 0; c < cg; ++c)
-        for (int64_t q = 0; q < hw; ++q) xt[q * cg + c] = xg[c * hw + q];
+      TransposeTo(xg, cg, hw, xt.data());
+      // A pointwise convolution (1x1, stride 1, no padding) reads the transposed input as is.
+      const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 &&
+                             s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 &&
+                             s.pad_bottom == 0 && s.pad_right == 0;
       // im2col: row p = (oh, ow); column k = (i, j, c) (the packed weights' order); a tap in
-      // the padding is cg copies of the zero point.
-      for (int64_t oh = 0; oh < oh_n; ++oh) {
+      // the padding is cg copies of the zero point. With stride-1 columns and dilation 1,
+      // the kW taps of a kernel row are adjacent pixels: one copy when all are inside.
+      const bool row_runs = s.dilation_w == 1;
+      for (int64_t oh = 0; oh < oh_n && !pointwise; ++oh) {
         for (int64_t ow = 0; ow < ow_n; ++ow) {
           uint8_t* row = col.data() + (oh * ow_n + ow) * K;
+          const int64_t iw0 = ow * s.stride_w - s.pad_left;
           for (int64_t i = 0; i < s.kernel_h; ++i) {
             const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+            const bool row_inside = ih >= 0 && ih < s.in_h;
+            if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
+              std::memcpy(row, xt.data() + (ih * s.in_w + iw0) * cg, s.kernel_w * cg);
+              row += s.kernel_w * cg;
+              continue;
+            }
             for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
-              const int64_t iw = ow * s.stride_w - s.pad_left + j * s.dilation_w;
-              if (ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w) {
+              const int64_t iw = iw0 + j * s.dilation_w;
+              if (row_inside && iw >= 0 && iw < s.in_w) {
                 std::memcpy(row, xt.data() + (ih * s.in_w + iw) * cg, cg);
               } else {
                 std::memset(row, pad_code, cg);
@@ -133,7 +145,8 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
         og.scales += g * mg;
         og.num_scales = mg;
       }
-      QGemm(P, {col.data(), K, x.is_signed, x.zero_point}, w.group(g), og, tmp.data(), mg, threads);
+      QGemm(P, {pointwise ? xt.data() : col.data(), K, x.is_signed, x.zero_point}, w.group(g), og,
+            tmp.data(), mg, threads);
       // [P x mg] -> y[n, g*mg + m, p].
       auto* yb = static_cast<uint8_t*>(y) + ((n * M + g * mg) * P) * esize;
       if (esize == 1) {
