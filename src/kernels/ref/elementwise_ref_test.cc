@@ -302,5 +302,16 @@ TEST(Expand, BroadcastsBothWays) {
   EXPECT_THROW(Expand(x, {2, 2}), Error);
 }
 
+TEST(Expand, LargeBroadcastMatchesReferenceAdd) {
+  // Expand(x, s) equals x + zeros(s) under broadcasting (no -0 in x, so bits agree).
+  std::mt19937 rng(7);
+  Tensor x = RandomF32({64, 1, 33}, rng, 0.5f, 2.0f);
+  Tensor zeros(DType::kF32, {8, 64, 70, 1});
+  ExpectSameBits(Expand(x, zeros.shape()), BinaryRef(BinaryOp::kAdd, x, zeros));
+  Tensor cond(DType::kBool, {70, 33});
+  for (int64_t i = 0; i < cond.numel(); ++i) cond.data<bool>()[i] = (i * 7919) % 3 == 0;
+  ExpectSameBits(Where(cond, x, zeros), WhereRef(cond, x, zeros));
+}
+
 }  // namespace
 }  // namespace qforge::kernels
