@@ -233,6 +233,11 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
     Fail(std::string("kernel ") + QGemmKernelName(b.kernel()) + " is not supported by this CPU");
   }
   int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
+  // At least ~4M multiply-accumulates (~10 us) per thread: below that, waking and joining
+  // threads costs more than it saves (and far more on an oversubscribed machine).
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;
+  t = static_cast<int>(std::min<int64_t>(
+      t, std::max<int64_t>(1, M * N * std::max<int64_t>(K, 1) / kMinMacsPerThread)));
   if (b.kernel() == QGemmKernel::kScalar) {
     QGemmScalar(M, a, b, out, c, ldc, t);
     return;

@@ -223,9 +223,10 @@ TEST_P(QGemmKernelTest, ModelShapes) {
   }
 }
 
+// Large enough (12M MACs) that 2 and 3 threads are really used (QGemm keeps >= 4M per thread).
 TEST_P(QGemmKernelTest, ThreadsAndTransposedBGiveSameBits) {
   std::mt19937 rng(5);
-  Problem p = MakeProblem(301, 77, 130, true, 2, QGemmOutputKind::kInt32, true, rng);
+  Problem p = MakeProblem(1201, 77, 130, true, 2, QGemmOutputKind::kInt32, true, rng);
   const auto one = RunFast(p, GetParam(), 1);
   ExpectSame(p, GetParam(), one, RunFast(p, GetParam(), 2));
   ExpectSame(p, GetParam(), one, RunFast(p, GetParam(), 3, true));
