@@ -150,7 +150,8 @@ void Warn(const LoadOptions& o, std::string msg) {
 // inference divides by without checking (a zero stride raises SIGFPE inside the library).
 // Rejecting them up front keeps bad files from crashing the process.
 // Also, convolution shape inference indexes weight dims without checking the rank, so Conv and
-// ConvTranspose operands of a declared rank below 3 are rejected here.
+// ConvTranspose operands of a declared rank below 3, or of different ranks, are rejected here.
+// (These guards cover the crashes our fuzzing found; libonnx 1.12 is not hardened beyond.)
 void CheckBeforeShapeInference(const onnx::GraphProto& g, const std::string& what) {
   std::map<std::string, int> declared_rank;
   for (const auto& t : g.initializer()) declared_rank[t.name()] = t.dims_size();
@@ -167,6 +168,15 @@ void CheckBeforeShapeInference(const onnx::GraphProto& g, const std::string& wha
         if (it != declared_rank.end() && it->second < 3)
           throw Error(NodeWhat(n, i, what) + ": input '" + n.input(k) + "' has rank " +
                       std::to_string(it->second) + "; " + n.op_type() + " needs rank >= 3");
+      }
+      // X and W have the same rank (N x C x D1.. and M x C/group x k1..); ConvTranspose
+      // inference reads W's spatial dims for every X spatial axis.
+      if (n.input_size() >= 2) {
+        auto x = declared_rank.find(n.input(0)), w = declared_rank.find(n.input(1));
+        if (x != declared_rank.end() && w != declared_rank.end() && x->second != w->second)
+          throw Error(NodeWhat(n, i, what) + ": input '" + n.input(0) + "' has rank " +
+                      std::to_string(x->second) + " but weight '" + n.input(1) + "' has rank " +
+                      std::to_string(w->second) + "; they must match");
       }
     }
     for (const auto& a : n.attribute()) {
@@ -293,6 +303,13 @@ ir::Graph LoadModelFromBytes(std::string_view bytes, const std::string& base_dir
   ForEachGraphTensor(m.mutable_graph(), what, [&](onnx::TensorProto* t, const std::string& tw) {
     detail::ResolveExternalData(t, base_dir, tw);
   });
+  // Non-tensor value types are rejected before libonnx sees them: its shape inference reads
+  // tensor_type() of sparse-typed inputs and crashes.
+  const auto& gp = m.graph();
+  for (const auto& v : gp.input()) ValueInfoFromProto(v, what + ": graph input '" + v.name() + "'");
+  for (const auto& v : gp.output())
+    ValueInfoFromProto(v, what + ": graph output '" + v.name() + "'");
+  for (const auto& v : gp.value_info()) ValueInfoFromProto(v, what + ": value '" + v.name() + "'");
   CheckAndInfer(m, file_opset, options, what);
   return Translate(m, opset, what);
 }

@@ -437,6 +437,8 @@ TEST(OnnxBadFile, ByteFlipFuzz) {
         bytes[pos] = static_cast<char>(rng() % 3 == 0 ? bytes[pos] ^ (1 << (rng() % 8))
                                                       : static_cast<int>(rng() % 256));
       }
+      // QF_FUZZ_DUMP=file keeps the case being tried, to reproduce a crash outside the loop.
+      if (const char* dump = std::getenv("QF_FUZZ_DUMP")) WriteBytes(dump, bytes);
       try {
         ir::Graph g = LoadModelFromBytes(bytes, "", {}, "fuzz");
         (void)SaveModelToBytes(g);  // whatever loads must also export (or say why not)
@@ -579,7 +581,8 @@ TEST(OnnxUnsupported, CheckerFailureIsAnError) {
 }
 
 // Inputs that crashed libonnx 1.12 shape inference during fuzzing (SIGFPE on a zero stride,
-// SIGSEGV on a rank-1 ConvTranspose weight) are rejected before it runs.
+// SIGSEGV on ConvTranspose weights of rank 1 or of another rank than the input) are rejected
+// before it runs.
 TEST(OnnxBadFile, ShapeInferenceCrashGuards) {
   std::string msg;
   ir::Graph g = SmallGraph();
@@ -596,6 +599,28 @@ TEST(OnnxBadFile, ShapeInferenceCrashGuards) {
   g.initializers["w"] = Tensor::FromVector<float>({2}, {1.0f, 2.0f});
   EXPECT_TRUE(ThrowsQfError([&] { LoadModelFromBytes(SaveModelToBytes(g)); }, &msg));
   EXPECT_NE(msg.find("needs rank >= 3"), std::string::npos) << msg;
+  g.initializers["w"] = Tensor(DType::kF32, {1, 2, 3});  // rank 3 weight for a rank 4 input
+  EXPECT_TRUE(ThrowsQfError([&] { LoadModelFromBytes(SaveModelToBytes(g)); }, &msg));
+  EXPECT_NE(msg.find("they must match"), std::string::npos) << msg;
+  // A weight declared as a sparse tensor (one flipped byte turns tensor_type into
+  // sparse_tensor_type).
+  g = SmallGraph();
+  g.nodes[0].op_type = "ConvTranspose";
+  g.initializers.erase("w");
+  g.inputs.push_back(
+      VI("w", DType::kF32,
+         {ir::Dim::Known(1), ir::Dim::Known(2), ir::Dim::Known(3), ir::Dim::Known(3)}));
+  EXPECT_TRUE(ThrowsQfError(
+      [&] {
+        LoadEdited(g, [](onnx::ModelProto& m) {
+          auto* t = m.mutable_graph()->mutable_input(1)->mutable_type();
+          onnx::TypeProto_Tensor tt = t->tensor_type();
+          t->mutable_sparse_tensor_type()->set_elem_type(tt.elem_type());
+          *t->mutable_sparse_tensor_type()->mutable_shape() = tt.shape();
+        });
+      },
+      &msg));
+  EXPECT_NE(msg.find("sparse"), std::string::npos) << msg;
 }
 
 // ---- external data --------------------------------------------------------------------------
