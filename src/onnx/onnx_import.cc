@@ -299,9 +299,11 @@ ir::Graph LoadModelFromBytes(std::string_view bytes, const std::string& base_dir
   int64_t file_opset = 0;
   for (const auto& o : m.opset_import())
     if (NormalizeDomain(o.domain()).empty()) file_opset = o.version();
-  // External data is read first so the checker and shape inference see complete tensors.
+  // External data is read first so the checker and shape inference see complete tensors, and
+  // every tensor's size is checked against its dims before libonnx reads it.
   ForEachGraphTensor(m.mutable_graph(), what, [&](onnx::TensorProto* t, const std::string& tw) {
     detail::ResolveExternalData(t, base_dir, tw);
+    detail::CheckTensorProto(*t, tw);
   });
   // Non-tensor value types are rejected before libonnx sees them: its shape inference reads
   // tensor_type() of sparse-typed inputs and crashes.

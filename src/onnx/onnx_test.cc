@@ -621,6 +621,17 @@ TEST(OnnxBadFile, ShapeInferenceCrashGuards) {
       },
       &msg));
   EXPECT_NE(msg.find("sparse"), std::string::npos) << msg;
+  // A Constant whose raw_data is shorter than its dims say (libonnx's constant folding during
+  // shape inference read past the end).
+  EXPECT_TRUE(ThrowsQfError(
+      [&] {
+        LoadEdited(SmallGraph(), [](onnx::ModelProto& m) {
+          for (auto& n : *m.mutable_graph()->mutable_node())
+            if (n.op_type() == "Constant") n.mutable_attribute(0)->mutable_t()->add_dims(1000);
+        });
+      },
+      &msg));
+  EXPECT_NE(msg.find("raw_data has 12 bytes"), std::string::npos) << msg;
 }
 
 // ---- external data --------------------------------------------------------------------------

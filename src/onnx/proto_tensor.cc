@@ -96,6 +96,39 @@ void CopyField(const Field& f, Tensor& out) {
 
 }  // namespace
 
+void CheckTensorProto(const onnx::TensorProto& tp, const std::string& what) {
+  if (tp.data_location() == onnx::TensorProto::EXTERNAL) return;  // resolved and checked later
+  if (tp.has_segment()) throw Error(what + ": segmented tensors are not supported");
+  const DType dtype = DTypeFromOnnx(tp.data_type(), what);
+  Shape shape = ShapeFromDims(tp, what);
+  const int64_t numel = NumElements(shape);
+  if (tp.has_raw_data()) {
+    if (tp.raw_data().size() != static_cast<size_t>(numel) * DTypeSize(dtype))
+      throw Error(what + ": raw_data has " + std::to_string(tp.raw_data().size()) +
+                  " bytes, dims " + ShapeToString(shape) + " of " + std::string(DTypeName(dtype)) +
+                  " need " + std::to_string(static_cast<size_t>(numel) * DTypeSize(dtype)));
+    return;
+  }
+  switch (dtype) {
+    case DType::kF32:
+      CheckCount(tp.float_data(), numel, "float_data", what);
+      break;
+    case DType::kF64:
+      CheckCount(tp.double_data(), numel, "double_data", what);
+      break;
+    case DType::kI64:
+      CheckCount(tp.int64_data(), numel, "int64_data", what);
+      break;
+    case DType::kU32:
+    case DType::kU64:
+      CheckCount(tp.uint64_data(), numel, "uint64_data", what);
+      break;
+    default:
+      CheckCount(tp.int32_data(), numel, "int32_data", what);
+      break;
+  }
+}
+
 Tensor TensorFromProto(const onnx::TensorProto& tp, const std::string& what) {
   if (tp.has_segment()) throw Error(what + ": segmented tensors are not supported");
   if (tp.data_location() == onnx::TensorProto::EXTERNAL)

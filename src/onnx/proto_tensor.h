@@ -21,6 +21,10 @@ DType DTypeFromOnnx(int32_t onnx_type, const std::string& what);
 // with ResolveExternalData first. Little-endian hosts only (raw_data is little-endian).
 Tensor TensorFromProto(const onnx::TensorProto& tp, const std::string& what);
 
+// Checks that an inline TensorProto's data matches its dims and type (no copy). libonnx reads
+// constant tensors during shape inference assuming this, so import checks it first.
+void CheckTensorProto(const onnx::TensorProto& tp, const std::string& what);
+
 // TensorProto with the data in raw_data.
 void TensorToProto(const Tensor& t, const std::string& name, onnx::TensorProto* tp);
 
