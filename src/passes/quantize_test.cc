@@ -1,0 +1,337 @@
+// Before/after tests of QuantizeStatic (fp32 -> QDQ) and LowerQdqToInteger (QDQ -> integer ops).
+#include "qforge/passes/quantize.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "qforge/numerics/quant_params.h"
+#include "qforge/runtime/session.h"
+#include "runtime/op_kernel.h"
+
+namespace qforge::passes {
+namespace {
+
+Tensor Random(Shape shape, uint32_t seed, float lo = -1, float hi = 1) {
+  Tensor t(DType::kF32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (float& v : t.span<float>()) v = d(rng);
+  return t;
+}
+
+ir::Node N(std::string op, std::vector<std::string> in, std::vector<std::string> out,
+           std::string name) {
+  ir::Node n;
+  n.op_type = std::move(op);
+  n.inputs = std::move(in);
+  n.outputs = std::move(out);
+  n.name = std::move(name);
+  return n;
+}
+
+int Count(const ir::Graph& g, const std::string& op) {
+  int c = 0;
+  for (const auto& n : g.nodes) c += n.op_type == op;
+  return c;
+}
+
+// x [B,3,8,8] -> Conv 3->4 3x3 pad 1 -> Relu -> MaxPool 2 -> Flatten -> Gemm 64->5 -> y, plus
+// a side branch Add(y, y) -> z to have an Add; Sigmoid on z (no int8 kernel) -> s.
+ir::Graph SmallCnn() {
+  ir::Graph g;
+  g.name = "small";
+  g.opset_imports[""] = 13;
+  ir::ValueInfo x{
+      "x",
+      DType::kF32,
+      true,
+      {ir::Dim::Symbol("batch"), ir::Dim::Known(3), ir::Dim::Known(8), ir::Dim::Known(8)}};
+  g.inputs.push_back(x);
+  g.initializers["w1"] = Random({4, 3, 3, 3}, 1, -0.5f, 0.5f);
+  g.initializers["b1"] = Random({4}, 2, -0.2f, 0.2f);
+  g.initializers["w2"] = Random({5, 64}, 3, -0.3f, 0.3f);
+  g.initializers["b2"] = Random({5}, 4, -0.1f, 0.1f);
+  ir::Node conv = N("Conv", {"x", "w1", "b1"}, {"c"}, "conv");
+  conv.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  conv.attrs["kernel_shape"] = std::vector<int64_t>{3, 3};
+  g.nodes.push_back(conv);
+  g.nodes.push_back(N("Relu", {"c"}, {"r"}, "relu"));
+  ir::Node pool = N("MaxPool", {"r"}, {"p"}, "pool");
+  pool.attrs["kernel_shape"] = std::vector<int64_t>{2, 2};
+  pool.attrs["strides"] = std::vector<int64_t>{2, 2};
+  g.nodes.push_back(pool);
+  g.nodes.push_back(N("Flatten", {"p"}, {"f"}, "flatten"));
+  ir::Node gemm = N("Gemm", {"f", "w2", "b2"}, {"y"}, "fc");
+  gemm.attrs["transB"] = int64_t{1};
+  g.nodes.push_back(gemm);
+  g.nodes.push_back(N("Add", {"y", "y"}, {"z"}, "add"));
+  g.nodes.push_back(N("Sigmoid", {"z"}, {"s"}, "sigmoid"));
+  g.outputs.push_back({"y", DType::kF32, false, {}});
+  g.outputs.push_back({"s", DType::kF32, false, {}});
+  return g;
+}
+
+std::map<std::string, Tensor> Feeds(uint32_t seed, int64_t batch = 4) {
+  return {{"x", Random({batch, 3, 8, 8}, seed, 0.0f, 1.0f)}};
+}
+
+// A min/max calibration of every float tensor, made by running the graph (what qforge
+// calibrate writes, without the calib module).
+calib::CalibTable Calibrate(const ir::Graph& g, int batches = 4) {
+  calib::CalibTable t;
+  t.method = "minmax";
+  runtime::Session s(g);
+  auto add = [&](const std::string& name, const Tensor& v) {
+    if (v.dtype() != DType::kF32) return;
+    auto [it, fresh] = t.entries.try_emplace(name);
+    calib::CalibEntry& e = it->second;
+    e.tensor = name;
+    e.observer = "minmax";
+    for (float f : v.span<float>()) {
+      if (fresh) e.range_min = e.range_max = f, fresh = false;
+      e.range_min = std::min<double>(e.range_min, f);
+      e.range_max = std::max<double>(e.range_max, f);
+    }
+    e.range_min = std::min(e.range_min, 0.0);
+    e.range_max = std::max(e.range_max, 0.0);
+  };
+  for (int b = 0; b < batches; ++b) {
+    auto feeds = Feeds(100 + b);
+    for (const auto& [n, v] : feeds) add(n, v);
+    auto out = s.Run(feeds, [&](const ir::Node& n, const std::vector<Tensor>& outs) {
+      for (size_t k = 0; k < outs.size(); ++k) add(n.outputs[k], outs[k]);
+    });
+    for (const auto& [n, v] : out) add(n, v);
+  }
+  return t;
+}
+
+const NodeDecision& Decision(const QuantizeResult& r, const std::string& node) {
+  for (const auto& d : r.nodes)
+    if (d.node == node) return d;
+  throw std::runtime_error("no decision for " + node);
+}
+
+std::map<std::string, Tensor> RunGraph(const ir::Graph& g,
+                                       const std::map<std::string, Tensor>& feeds) {
+  runtime::Session s(g);
+  return s.Run(feeds);
+}
+
+TEST(QuantizeStatic, MakesAValidQdqGraphWithInt8WeightsAndInt32Bias) {
+  const ir::Graph g = SmallCnn();
+  const calib::CalibTable table = Calibrate(g);
+  const QuantizeResult r = QuantizeStatic(g, table);
+  EXPECT_TRUE(ir::Verify(r.graph).empty());
+  for (const char* node : {"conv", "relu", "pool", "flatten", "fc", "add"})
+    EXPECT_TRUE(Decision(r, node).quantized) << node << ": " << Decision(r, node).reason;
+  EXPECT_FALSE(Decision(r, "sigmoid").quantized);
+  EXPECT_NE(Decision(r, "sigmoid").reason.find("no int8 kernel"), std::string::npos);
+  EXPECT_NE(Decision(r, "relu").reason.find("absorbed"), std::string::npos);
+
+  // Weights: int8 in [-127, 127], one scale per output channel; biases int32 with s_in * s_w.
+  const Tensor& wq = r.graph.initializers.at("w1_quantized");
+  ASSERT_EQ(wq.dtype(), DType::kI8);
+  int lo = 0, hi = 0;
+  for (int8_t v : wq.span<int8_t>()) lo = std::min<int>(lo, v), hi = std::max<int>(hi, v);
+  EXPECT_GE(lo, -127);
+  EXPECT_EQ(std::max(-lo, hi), 127);  // symmetric: the largest magnitude maps to 127
+  const Tensor& ws = r.graph.initializers.at("w1_scale");
+  ASSERT_EQ(ws.shape(), Shape{4});
+  const Tensor& bq = r.graph.initializers.at("b1_quantized");
+  ASSERT_EQ(bq.dtype(), DType::kI32);
+  const Tensor& bs = r.graph.initializers.at("b1_scale");
+  const float s_x = r.graph.initializers.at("x_scale").data<float>()[0];
+  for (int c = 0; c < 4; ++c) EXPECT_EQ(bs.data<float>()[c], s_x * ws.data<float>()[c]);
+  // The Gemm weight [N, K] with transB=1 is per row (axis 0).
+  EXPECT_EQ(r.graph.initializers.at("w2_scale").shape(), Shape{5});
+  // Activations: uint8 asymmetric by default; MaxPool and Flatten reuse their input's scale.
+  const Tensor& rz = r.graph.initializers.at("r_zero_point");
+  EXPECT_EQ(rz.dtype(), DType::kU8);
+  EXPECT_EQ(rz.data<uint8_t>()[0], 0);  // ReLU range [0, max]
+  EXPECT_EQ(r.graph.initializers.at("p_scale").data<float>()[0],
+            r.graph.initializers.at("r_scale").data<float>()[0]);
+  // No fp32 weights are left.
+  EXPECT_FALSE(r.graph.is_initializer("w1"));
+  EXPECT_EQ(Count(r.graph, "Conv"), 1);
+  EXPECT_GT(Count(r.graph, "QuantizeLinear"), 4);
+
+  // The QDQ graph approximates the fp32 graph (outputs kept under their names).
+  const auto feeds = Feeds(7);
+  auto a = RunGraph(g, feeds), b = RunGraph(r.graph, feeds);
+  const calib::CalibEntry& ye = table.entries.at("y");
+  const double range = ye.range_max - ye.range_min;
+  auto va = a.at("y").ToFloatVector(), vb = b.at("y").ToFloatVector();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i], vb[i], 0.05 * range) << i;
+
+  // Weight errors are reported; activation errors are filled by MeasureActivationErrors.
+  int weights = 0;
+  for (const auto& t : r.tensors)
+    if (t.kind == QuantizedTensorInfo::Kind::kWeight) {
+      ++weights;
+      EXPECT_GT(t.error.sqnr_db, 30) << t.tensor;
+    }
+  EXPECT_EQ(weights, 2);
+}
+
+TEST(QuantizeStatic, OptionsPerTensorInt8SymmetricExclude) {
+  const ir::Graph g = SmallCnn();
+  const calib::CalibTable table = Calibrate(g);
+  QuantizeOptions o;
+  o.per_channel = false;
+  o.activation_dtype = DType::kI8;
+  o.symmetric_activations = true;
+  o.exclude = {"fc"};
+  o.target = "avx512vnni";
+  const QuantizeResult r = QuantizeStatic(g, table, o);
+  EXPECT_TRUE(ir::Verify(r.graph).empty());
+  EXPECT_EQ(r.graph.initializers.at("w1_scale").shape(), Shape{});
+  EXPECT_EQ(r.graph.initializers.at("x_zero_point").dtype(), DType::kI8);
+  EXPECT_EQ(r.graph.initializers.at("x_zero_point").data<int8_t>()[0], 0);
+  EXPECT_FALSE(Decision(r, "fc").quantized);
+  EXPECT_EQ(Decision(r, "fc").reason, "excluded (--exclude)");
+  EXPECT_TRUE(r.graph.is_initializer("w2"));  // excluded weights stay fp32
+  // The graph still computes y closely.
+  const auto feeds = Feeds(9);
+  auto a = RunGraph(g, feeds), b = RunGraph(r.graph, feeds);
+  auto va = a.at("y").ToFloatVector(), vb = b.at("y").ToFloatVector();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i], vb[i], 0.1) << i;
+}
+
+TEST(QuantizeStatic, BadOptionsAreErrors) {
+  const ir::Graph g = SmallCnn();
+  const calib::CalibTable table = Calibrate(g);
+  QuantizeOptions o;
+  o.exclude = {"nope"};
+  EXPECT_THROW(QuantizeStatic(g, table, o), Error);
+  o = {};
+  o.target = "z80";
+  EXPECT_THROW(QuantizeStatic(g, table, o), Error);
+  o = {};
+  o.activation_dtype = DType::kI16;
+  EXPECT_THROW(QuantizeStatic(g, table, o), Error);
+}
+
+TEST(QuantizeStatic, MissingCalibrationKeepsTheNodeFp32WithAReason) {
+  const ir::Graph g = SmallCnn();
+  calib::CalibTable table = Calibrate(g);
+  table.entries.erase("x");
+  const QuantizeResult r = QuantizeStatic(g, table);
+  EXPECT_TRUE(ir::Verify(r.graph).empty());
+  EXPECT_FALSE(Decision(r, "conv").quantized);
+  EXPECT_EQ(Decision(r, "conv").reason, "no calibration range for 'x'");
+  EXPECT_FALSE(Decision(r, "pool").quantized);  // its input is not quantized any more
+  EXPECT_TRUE(Decision(r, "fc").quantized) << Decision(r, "fc").reason;
+}
+
+TEST(QuantizeStatic, GraphOutputsCanStayFp32) {
+  const ir::Graph g = SmallCnn();
+  QuantizeOptions o;
+  o.quantize_outputs = false;
+  const QuantizeResult r = QuantizeStatic(g, Calibrate(g), o);
+  EXPECT_TRUE(ir::Verify(r.graph).empty());
+  // y is a graph output: the Gemm writes it in fp32 (no Q/DQ pair named after it) ...
+  EXPECT_EQ(r.graph.FindProducer("y"), [&] {
+    for (size_t i = 0; i < r.graph.nodes.size(); ++i)
+      if (r.graph.nodes[i].op_type == "Gemm") return static_cast<int>(i);
+    return -1;
+  }());
+  // ... but the Add that reads it still gets a quantized input.
+  EXPECT_TRUE(r.graph.is_initializer("y_scale"));
+}
+
+// After lowering, the graph computes what the QDQ graph computes: exactly for the pass-through
+// and collapsed parts, within one output quantization step where integer kernels requantize
+// (fixed-point round half up vs the QDQ graph's float rounding).
+TEST(LowerQdqToInteger, ComputesTheQdqGraphWithinOneStep) {
+  const ir::Graph g = SmallCnn();
+  const calib::CalibTable table = Calibrate(g);
+  const QuantizeResult r = QuantizeStatic(g, table);
+  ir::Graph lowered = r.graph;
+  const int rewrites = LowerQdqToInteger(lowered);
+  EXPECT_TRUE(ir::Verify(lowered).empty());
+  if (runtime::FindOp("", "QLinearConv")) {
+    EXPECT_GT(rewrites, 0);
+    EXPECT_EQ(Count(lowered, "Conv"), 0) << ir::ToText(lowered);
+    EXPECT_EQ(Count(lowered, "Relu"), 0);
+  }
+  // MaxPool/Flatten read quantized values when their producer was lowered.
+  const auto feeds = Feeds(11);
+  auto a = RunGraph(r.graph, feeds), b = RunGraph(lowered, feeds);
+  const float step = r.graph.initializers.at("y_scale").data<float>()[0];
+  auto va = a.at("y").ToFloatVector(), vb = b.at("y").ToFloatVector();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_LE(std::fabs(va[i] - vb[i]), 1.01f * step) << i;
+}
+
+TEST(LowerQdqToInteger, CollapsesDqQWithEqualParamsAndKeepsOthers) {
+  ir::Graph g;
+  g.opset_imports[""] = 13;
+  g.inputs.push_back({"x", DType::kF32, true, {ir::Dim::Known(4)}});
+  g.initializers["s"] = Tensor::Scalar<float>(0.1f);
+  g.initializers["z"] = Tensor::Scalar<uint8_t>(10);
+  g.initializers["s2"] = Tensor::Scalar<float>(0.2f);
+  g.nodes.push_back(N("QuantizeLinear", {"x", "s", "z"}, {"q1"}, "q1"));
+  g.nodes.push_back(N("DequantizeLinear", {"q1", "s", "z"}, {"d1"}, "d1"));
+  g.nodes.push_back(N("QuantizeLinear", {"d1", "s", "z"}, {"q2"}, "q2"));   // redundant
+  g.nodes.push_back(N("QuantizeLinear", {"d1", "s2", "z"}, {"q3"}, "q3"));  // requantizes
+  g.nodes.push_back(N("DequantizeLinear", {"q2", "s", "z"}, {"y"}, "d2"));
+  g.nodes.push_back(N("DequantizeLinear", {"q3", "s2", "z"}, {"y3"}, "d3"));
+  g.outputs.push_back({"y", DType::kF32, false, {}});
+  g.outputs.push_back({"y3", DType::kF32, false, {}});
+  ir::Graph l = g;
+  EXPECT_EQ(LowerQdqToInteger(l), 1);
+  EXPECT_TRUE(ir::Verify(l).empty());
+  EXPECT_EQ(l.FindNode("q2"), nullptr);
+  EXPECT_NE(l.FindNode("q3"), nullptr);
+  const auto feeds =
+      std::map<std::string, Tensor>{{"x", Tensor::FromVector<float>({4}, {-3, 0.04f, 1, 30})}};
+  auto a = RunGraph(g, feeds), b = RunGraph(l, feeds);
+  EXPECT_EQ(a.at("y").ToFloatVector(), b.at("y").ToFloatVector());
+  EXPECT_EQ(a.at("y3").ToFloatVector(), b.at("y3").ToFloatVector());
+}
+
+// A ReLU between Conv and QuantizeLinear becomes out_min = zero point (qforge::QLinearConv)
+// for symmetric activations, where the zero point is not the lowest code.
+TEST(LowerQdqToInteger, FusesReluIntoTheClampRange) {
+  if (!runtime::FindOp("qforge", "QLinearConv")) GTEST_SKIP() << "qforge::QLinearConv missing";
+  const ir::Graph g = SmallCnn();
+  QuantizeOptions o;
+  o.activation_dtype = DType::kI8;
+  o.symmetric_activations = true;
+  const QuantizeResult r = QuantizeStatic(g, Calibrate(g), o);
+  ir::Graph l = r.graph;
+  LowerQdqToInteger(l);
+  const ir::Node* conv = l.FindNode("conv");
+  ASSERT_NE(conv, nullptr);
+  EXPECT_EQ(conv->domain, "qforge");
+  EXPECT_EQ(conv->op_type, "QLinearConv");
+  EXPECT_EQ(conv->attr_int("out_min"), 0);
+  EXPECT_EQ(conv->attr_int("out_max"), 127);
+  const auto feeds = Feeds(12);
+  auto a = RunGraph(r.graph, feeds), b = RunGraph(l, feeds);
+  const float step = r.graph.initializers.at("y_scale").data<float>()[0];
+  auto va = a.at("y").ToFloatVector(), vb = b.at("y").ToFloatVector();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_LE(std::fabs(va[i] - vb[i]), 1.01f * step) << i;
+}
+
+TEST(MeasureActivationErrors, ReportsEveryQuantizedActivation) {
+  const ir::Graph g = SmallCnn();
+  QuantizeResult r = QuantizeStatic(g, Calibrate(g));
+  ir::Graph reference = g;
+  RunInferencePipeline(reference);
+  MeasureActivationErrors(reference, r, {Feeds(20), Feeds(21)});
+  int acts = 0;
+  for (const auto& t : r.tensors) {
+    if (t.kind != QuantizedTensorInfo::Kind::kActivation) continue;
+    ++acts;
+    EXPECT_GT(t.error.count, 0) << t.tensor;
+    EXPECT_GT(t.error.sqnr_db, 15) << t.tensor;
+    EXPECT_LT(t.error.sqnr_db, 80) << t.tensor;  // quantization does add noise
+  }
+  EXPECT_GE(acts, 5);
+}
+
+}  // namespace
+}  // namespace qforge::passes
