@@ -102,6 +102,11 @@ CalibEntry EntryFromJson(const json& j, const std::string& path, const Reader& r
   CalibEntry e;
   e.tensor = r.String(j, "tensor", path);
   e.observer = r.String(j, "observer", path);
+  try {
+    ParseMethod(e.observer);
+  } catch (const Error&) {
+    r.Fail(path + ".observer", "is not a calibration method");
+  }
   const json& range = r.Get(j, "range", path);
   if (!range.is_array() || range.size() != 2 || !range[0].is_number() || !range[1].is_number())
     r.Fail(path + ".range", "is not [min, max]");
@@ -208,7 +213,6 @@ CalibTable ParseCalibTable(const std::string& text, const std::string& what) {
   t.version = static_cast<int>(version);
   t.model = r.String(j, "model", "");
   t.method = r.String(j, "method", "");
-  ParseMethod(t.method);
   t.data = r.String(j, "data", "");
   t.samples = r.Int(j, "samples", "");
   const json& seed = r.Get(j, "seed", "");
@@ -219,9 +223,14 @@ CalibTable ParseCalibTable(const std::string& text, const std::string& what) {
   t.percentile = r.Number(o, "percentile", "options");
   t.momentum = r.Number(o, "momentum", "options");
   t.bins = static_cast<int>(r.Int(o, "bins", "options"));
-  ObserverConfig check;
-  check.percentile = t.percentile, check.momentum = t.momentum, check.bins = t.bins;
-  check.Check();
+  try {
+    ObserverConfig check;
+    check.method = ParseMethod(t.method);
+    check.percentile = t.percentile, check.momentum = t.momentum, check.bins = t.bins;
+    check.Check();
+  } catch (const Error& e) {
+    throw Error("calibration table " + what + ": " + e.what());
+  }
   const json& tensors = r.Get(j, "tensors", "");
   if (!tensors.is_array()) r.Fail("tensors", "is not an array");
   for (size_t i = 0; i < tensors.size(); ++i) {
