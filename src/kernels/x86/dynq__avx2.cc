@@ -1,0 +1,248 @@
+// AVX2 dynamic-quantization and int4 kernels, bit-exact with kernels/ref/dynq_ref.cc.
+//
+// Why the results equal the reference exactly:
+//  - Range: min / max are exact and order-independent (NaN / Inf are detected separately).
+//  - Quantize: vdivps is IEEE division (like x / s), vroundps(nearest) rounds ties to even like
+//    numerics::RoundHalfEven, + z and the clamp are exact on the integral floats (|v| < 2^24).
+//  - int4: every integer sum is exact (bounds below); the float group accumulation is one
+//    vmulps and one vaddps per group, per output lane, in the reference's order.
+//  - No FMA contraction: GCC's C++ default (-ffp-contract=fast) would fuse a * b + c into one
+//    vfmadd in this -mfma file (scalar code and the vector intrinsics alike), which rounds once
+//    where the reference (baseline x86-64, no FMA) rounds twice. The pragma turns that off.
+#pragma GCC optimize("fp-contract=off")
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/x86/dynq_ukernel.h"
+
+namespace qforge::kernels::detail {
+
+using numerics::QuantParams;
+
+bool RowRange__avx2(const float* x, int64_t K, float* lo, float* hi) {
+  int64_t k = 0;
+  float mn = x[0], mx = x[0];
+  bool finite = true;
+  if (K >= 8) {
+    // Two independent min/max chains; non-finite lanes are caught by x - x != 0 (NaN - NaN,
+    // Inf - Inf are NaN, which compares unordered).
+    __m256 vmn0 = _mm256_loadu_ps(x), vmx0 = vmn0, vmn1 = vmn0, vmx1 = vmn0;
+    __m256 bad = _mm256_setzero_ps();
+    for (; k + 16 <= K; k += 16) {
+      const __m256 a = _mm256_loadu_ps(x + k), b = _mm256_loadu_ps(x + k + 8);
+      vmn0 = _mm256_min_ps(vmn0, a);
+      vmx0 = _mm256_max_ps(vmx0, a);
+      vmn1 = _mm256_min_ps(vmn1, b);
+      vmx1 = _mm256_max_ps(vmx1, b);
+      bad =
+          _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(a, a), _mm256_sub_ps(b, b), _CMP_UNORD_Q));
+    }
+    for (; k + 8 <= K; k += 8) {
+      const __m256 a = _mm256_loadu_ps(x + k);
+      vmn0 = _mm256_min_ps(vmn0, a);
+      vmx0 = _mm256_max_ps(vmx0, a);
+      bad =
+          _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(a, a), _mm256_sub_ps(a, a), _CMP_UNORD_Q));
+    }
+    finite = _mm256_movemask_ps(bad) == 0;
+    vmn0 = _mm256_min_ps(vmn0, vmn1);
+    vmx0 = _mm256_max_ps(vmx0, vmx1);
+    alignas(32) float a[8], b[8];
+    _mm256_store_ps(a, vmn0);
+    _mm256_store_ps(b, vmx0);
+    mn = a[0];
+    mx = b[0];
+    for (int i = 1; i < 8; ++i) {
+      mn = std::min(mn, a[i]);
+      mx = std::max(mx, b[i]);
+    }
+  }
+  for (; k < K; ++k) {
+    const float v = x[k];
+    finite = finite && (v - v == 0.0f);
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  *lo = mn;
+  *hi = mx;
+  return finite;
+}
+
+namespace {
+
+// 8 quantized values as int32 lanes: clamp(round_half_even(x / s) + z, qmin, qmax).
+inline __m256i Quantize8(__m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi) {
+  __m256 v = _mm256_round_ps(_mm256_div_ps(x, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, z), lo), hi);
+  return _mm256_cvtps_epi32(v);
+}
+
+}  // namespace
+
+void QuantizeRow__avx2(const float* x, int64_t K, QuantParams p, int32_t qmin, int32_t qmax,
+                       bool is_signed, void* q) {
+  const __m256 s = _mm256_set1_ps(p.scale), z = _mm256_set1_ps(static_cast<float>(p.zero_point));
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(qmin)),
+               hi = _mm256_set1_ps(static_cast<float>(qmax));
+  auto* out = static_cast<uint8_t*>(q);
+  // Lane order after the two in-lane packs: [0-3, 8-11, 16-19, 24-27 | 4-7, 12-15, ...]; the
+  // dword permute restores 0..31. Values are already in range, so the packs never saturate.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const __m256i a = Quantize8(_mm256_loadu_ps(x + k), s, z, lo, hi);
+    const __m256i b = Quantize8(_mm256_loadu_ps(x + k + 8), s, z, lo, hi);
+    const __m256i c = Quantize8(_mm256_loadu_ps(x + k + 16), s, z, lo, hi);
+    const __m256i d = Quantize8(_mm256_loadu_ps(x + k + 24), s, z, lo, hi);
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i bytes = is_signed ? _mm256_packs_epi16(ab, cd) : _mm256_packus_epi16(ab, cd);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k),
+                        _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  for (; k + 8 <= K; k += 8) {
+    const __m256i a = Quantize8(_mm256_loadu_ps(x + k), s, z, lo, hi);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    const __m128i bytes = is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + k), bytes);
+  }
+  for (; k < K; ++k) {  // tail: the same operations one lane at a time
+    const int32_t v = numerics::QuantizeValue(x[k], p, qmin, qmax);
+    out[k] = static_cast<uint8_t>(is_signed ? static_cast<uint8_t>(static_cast<int8_t>(v))
+                                            : static_cast<uint8_t>(v));
+  }
+}
+
+void DynamicQGemmEpilogue__avx2(int64_t m0, int64_t m1, int64_t N, const QuantParams* a_params,
+                                const int32_t* colb, const float* w_scales, const float* bias,
+                                float* y, int64_t ldy) {
+  for (int64_t m = m0; m < m1; ++m) {
+    const int32_t za = a_params[m].zero_point;
+    const float sa = a_params[m].scale;
+    const __m256i vza = _mm256_set1_epi32(za);
+    const __m256 vsa = _mm256_set1_ps(sa);
+    float* row = y + m * ldy;
+    int64_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+      // acc0 - za * colb wraps modulo 2^32 like the scalar int32 code; the true value fits.
+      const __m256i acc = _mm256_sub_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + n)),
+          _mm256_mullo_epi32(vza, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(colb + n))));
+      const __m256 s = _mm256_mul_ps(vsa, _mm256_loadu_ps(w_scales + n));
+      __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), s);
+      if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + n));
+      _mm256_storeu_ps(row + n, v);
+    }
+    for (; n < N; ++n) {
+      int32_t acc0;
+      std::memcpy(&acc0, row + n, sizeof acc0);
+      const int32_t acc = static_cast<int32_t>(
+          static_cast<uint32_t>(acc0) - static_cast<uint32_t>(za) * static_cast<uint32_t>(colb[n]));
+      float v = static_cast<float>(acc) * (sa * w_scales[n]);
+      if (bias) v = v + bias[n];
+      row[n] = v;
+    }
+  }
+}
+
+namespace {
+
+constexpr int kRows = 8;  // output columns n computed together (one ymm of results)
+
+// Sum of 32 products c[j] * xq[j] (c in [0, 15], xq in [-127, 127]) of one block, as 16 int16
+// pair sums: vpmaddubsw's pair sums are at most 2 * 15 * 127 = 3810 in magnitude, and a group
+// adds at most 4 blocks (group size <= 128): |sum| <= 15240 < 2^15, so vpmaddubsw and the int16
+// adds never saturate.
+inline __m256i BlockDot(const uint8_t* codes16, __m256i xq32) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes16));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_and_si128(bytes, mask);                     // k0 + 0..15
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);  // k0 + 16..31
+  return _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), xq32);
+}
+
+// [sum(v0), ..., sum(v7)] of eight int32 vectors.
+inline __m256i HorizontalSums8(const __m256i v[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23);  // [r0..r3 low halves | r0..r3 high halves]
+  const __m256i b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                          _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+}  // namespace
+
+void Int4Gemm__avx2(int64_t M, const int8_t* xq, int64_t ldxq, const float* sx, const int32_t* xsum,
+                    const Int4Weights& w, const float* bias, float* y, int64_t ldy) {
+  const int64_t N = w.N, K = w.K, G = w.groups(), gs = w.group_size;
+  const int64_t blocks_per_group = gs / kInt4Block, row_bytes = K / 2;
+  const bool fp16 = !w.scales_fp16.empty();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (int64_t n0 = 0; n0 < N; n0 += kRows) {
+    const int valid = static_cast<int>(std::min<int64_t>(kRows, N - n0));
+    // Rows past N repeat row N-1 (computed, never stored); scales / zero points of a partial
+    // block are staged through small arrays so no load runs past the end.
+    const uint8_t* rows[kRows];
+    for (int r = 0; r < kRows; ++r)
+      rows[r] = w.packed.data() + (n0 + std::min(r, valid - 1)) * row_bytes;
+    for (int64_t m = 0; m < M; ++m) {
+      const int8_t* xr = xq + m * ldxq;
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t g = 0; g < G; ++g) {
+        __m256i part[kRows];
+        for (int r = 0; r < kRows; ++r) part[r] = _mm256_setzero_si256();
+        for (int64_t b = 0; b < blocks_per_group; ++b) {
+          const int64_t blk = g * blocks_per_group + b;
+          const __m256i x32 =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + blk * kInt4Block));
+          for (int r = 0; r < kRows; ++r)
+            part[r] = _mm256_add_epi16(part[r], BlockDot(rows[r] + blk * 16, x32));
+        }
+        for (int r = 0; r < kRows; ++r) part[r] = _mm256_madd_epi16(part[r], ones16);
+        __m256i dot = HorizontalSums8(part);  // sum_k xq * c, per row
+        // Scales and zero points of rows n0..n0+7 at group g ([G][N] layout: contiguous).
+        __m256 s;
+        __m256i z;
+        if (valid == kRows) {
+          s = fp16 ? _mm256_cvtph_ps(_mm_loadu_si128(
+                         reinterpret_cast<const __m128i*>(w.scales_fp16.data() + g * N + n0)))
+                   : _mm256_loadu_ps(w.scales.data() + g * N + n0);
+          z = w.zero_points.empty()
+                  ? _mm256_set1_epi32(8)
+                  : _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                        reinterpret_cast<const __m128i*>(w.zero_points.data() + g * N + n0)));
+        } else {
+          alignas(32) float sb[kRows] = {};
+          alignas(32) int32_t zb[kRows] = {};
+          for (int r = 0; r < valid; ++r) {
+            sb[r] = w.scale(g, n0 + r);
+            zb[r] = w.zero_point(g, n0 + r);
+          }
+          s = _mm256_load_ps(sb);
+          z = _mm256_load_si256(reinterpret_cast<const __m256i*>(zb));
+        }
+        // isum = sum_k xq * (c - z) = dot - z * sum_k xq; |isum| <= 128 * 127 * 15 < 2^18.
+        dot = _mm256_sub_epi32(dot, _mm256_mullo_epi32(z, _mm256_set1_epi32(xsum[m * G + g])));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(dot), s));
+      }
+      __m256 v = _mm256_mul_ps(acc, _mm256_set1_ps(sx[m]));
+      alignas(32) float out[kRows];
+      if (bias) {
+        alignas(32) float bb[kRows] = {};
+        for (int r = 0; r < valid; ++r) bb[r] = bias[n0 + r];
+        v = _mm256_add_ps(v, _mm256_load_ps(bb));
+      }
+      if (valid == kRows) {
+        _mm256_storeu_ps(y + m * ldy + n0, v);
+      } else {
+        _mm256_store_ps(out, v);
+        for (int r = 0; r < valid; ++r) y[m * ldy + n0 + r] = out[r];
+      }
+    }
+  }
+}
+
+}  // namespace qforge::kernels::detail
