@@ -1,0 +1,135 @@
+// Dynamic int8 Linear (row-wise quantize + int8 GEMM + per-row/per-column dequantize) vs the fp32
+// GEMM, and the int4 weight-only GEMV vs the fp32 GEMV, at 4096 x 4096 (single thread default).
+// bytes/s counts the weight bytes read per call (the memory-bound part at batch 1);
+// BM_ReadBandwidth measures this machine's streaming read rate for comparison. Run:
+// build/bench/qf_dynq_bench  (QF_BENCH_THREADS=n for n threads)
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "qforge/kernels/dynq.h"
+#include "qforge/kernels/gemm.h"
+#include "qforge/kernels/qgemm.h"
+
+namespace {
+
+namespace k = qforge::kernels;
+
+int BenchThreads() {
+  const char* s = std::getenv("QF_BENCH_THREADS");
+  return s ? std::max(1, std::atoi(s)) : 1;
+}
+
+std::vector<float> Random(int64_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+void SetCounters(benchmark::State& state, int64_t M, int64_t N, int64_t K, double weight_bytes) {
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_GBps"] =
+      benchmark::Counter(weight_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// y = x W^T + b in fp32 with W prepacked (as the runtime's Gemm/MatMul does).
+void BM_Fp32Linear(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  const std::vector<float> x = Random(M * K, 1.0f, 1), w = Random(N * K, 0.02f, 2),
+                           b = Random(N, 0.1f, 3);
+  const k::PackedMatrix pw = k::PackedMatrix::PackB(K, N, w.data(), K, /*trans=*/true);
+  std::vector<float> y(M * N);
+  k::GemmEpilogue ep;
+  ep.col_bias = b.data();
+  const int threads = BenchThreads();
+  for (auto _ : state) {
+    k::Sgemm(M, N, K, k::GemmOperand::Plain(x.data(), K), k::GemmOperand::Packed(pw), y.data(), N,
+             ep, threads);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, M, N, K, 4.0 * N * K);
+}
+
+// The same layer dynamically quantized: uint8 per-row activations x int8 per-column weights.
+void BM_DynamicInt8Linear(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  const std::vector<float> x = Random(M * K, 1.0f, 1), b = Random(N, 0.1f, 3);
+  std::mt19937 rng(4);
+  std::vector<int8_t> w(N * K);  // N x K (transB), symmetric [-127, 127]
+  for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+  std::vector<float> ws(N, 0.02f / 127);
+  const k::PackedQGemmB pw = k::PackedQGemmB::Pack(K, N, w.data(), K, /*trans=*/true);
+  std::vector<float> y(M * N);
+  const int threads = BenchThreads();
+  for (auto _ : state) {
+    k::DynamicQuantizedLinear(M, x.data(), K, pw, ws.data(), b.data(), y.data(), N, threads);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, M, N, K, 1.0 * N * K);
+}
+
+// int4 weight-only GEMM (x quantized to int8 per row, 4-bit weights unpacked in registers).
+// range(3): group size; range(4): 1 = fp16 scales.
+void BM_Int4Gemm(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2), gs = state.range(3);
+  const std::vector<float> x = Random(M * K, 1.0f, 1), w = Random(N * K, 0.02f, 2),
+                           b = Random(N, 0.1f, 3);
+  const k::Int4Weights q = k::QuantizeInt4Weights(w.data(), N, K, gs, true, state.range(4) == 1);
+  std::vector<float> y(M * N);
+  for (auto _ : state) {
+    k::Int4Gemm(M, x.data(), K, q, b.data(), y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, M, N, K, static_cast<double>(q.bytes()));
+}
+
+// Streaming read of 256 MiB (far beyond the caches): the bandwidth a memory-bound GEMV can reach.
+void BM_ReadBandwidth(benchmark::State& state) {
+  const int64_t n = int64_t{64} << 20;  // floats
+  std::vector<float> v(static_cast<size_t>(n), 1.0f);
+  for (auto _ : state) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t i = 0; i < n; i += 4) {
+      s0 += v[i];
+      s1 += v[i + 1];
+      s2 += v[i + 2];
+      s3 += v[i + 3];
+    }
+    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+  }
+  state.counters["GBps"] =
+      benchmark::Counter(4.0 * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_Fp32Linear)
+    ->Args({1, 4096, 4096})
+    ->Args({64, 4096, 4096})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_DynamicInt8Linear)
+    ->Args({1, 4096, 4096})
+    ->Args({64, 4096, 4096})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Int4Gemm)
+    ->Args({1, 4096, 4096, 32, 1})
+    ->Args({1, 4096, 4096, 32, 0})
+    ->Args({1, 4096, 4096, 128, 1})
+    ->Args({64, 4096, 4096, 32, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
