@@ -79,6 +79,18 @@ PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_
   return p;
 }
 
+PackedQConvWeights PackedQConvWeights::WithGeometry(const QConvShape& shape) const {
+  if (shape.out_channels != shape_.out_channels || shape.in_channels != shape_.in_channels ||
+      shape.group != shape_.group || shape.kernel_h != shape_.kernel_h ||
+      shape.kernel_w != shape_.kernel_w) {
+    Fail("WithGeometry: channels, group or kernel size differ from the packed weights");
+  }
+  shape.Validate();
+  PackedQConvWeights p = *this;
+  p.shape_ = shape;
+  return p;
+}
+
 void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
            int threads) {
   const QConvShape& s = w.shape();

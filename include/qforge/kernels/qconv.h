@@ -53,6 +53,10 @@ class PackedQConvWeights {
   static PackedQConvWeights Pack(const QConvShape& shape, const int8_t* w,
                                  const std::vector<int32_t>& zero_points = {},
                                  Isa isa = ActiveIsa());
+  // The same packed weights for another geometry (batch, input size, strides, pads,
+  // dilations): out_channels, in_channels, group and the kernel size must match (packing
+  // depends only on those). Shares the packed data. Throws qforge::Error on a mismatch.
+  PackedQConvWeights WithGeometry(const QConvShape& shape) const;
   const QConvShape& shape() const { return shape_; }
   const PackedQGemmB& group(int64_t g) const { return groups_[g]; }
 

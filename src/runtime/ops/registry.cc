@@ -11,6 +11,7 @@ namespace qforge::runtime {
 #include "runtime/ops/elementwise_ops.inc"
 #include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"
+#include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"
 #undef QF_OP
@@ -25,6 +26,7 @@ const Entry kOps[] = {
 #include "runtime/ops/elementwise_ops.inc"
 #include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"
+#include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"
 #undef QF_OP

@@ -1,0 +1,571 @@
+// Tests for the integer runtime ops (qlinear_ops.cc) through ir::Graph + Session: against
+// straightforward formulas (exact int64 sums; the float QLinear* reference within one step and
+// numerics::Requantize exactly), ONNX / ORT-documented examples, fused clamps and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qforge/numerics/dtypes.h"
+#include "qforge/numerics/requantize.h"
+#include "qforge/runtime/session.h"
+
+namespace qforge::runtime {
+namespace {
+
+// One node, inputs in0.. (graph inputs, or initializers when constant; Skip() = absent input).
+struct OneNode {
+  ir::Graph g;
+  ir::Node node;
+  std::map<std::string, Tensor> feeds;
+
+  explicit OneNode(const std::string& op, const std::string& domain = "", int64_t opset = 17) {
+    node.op_type = op;
+    node.domain = domain;
+    node.name = "n1";
+    g.opset_imports[""] = opset;
+    if (!domain.empty()) g.opset_imports[domain] = 1;
+  }
+  OneNode& In(const Tensor& t, bool constant = false) {
+    const std::string name = "in" + std::to_string(node.inputs.size());
+    node.inputs.push_back(name);
+    if (constant) {
+      g.initializers[name] = t;
+    } else {
+      ir::ValueInfo vi;
+      vi.name = name;
+      vi.dtype = t.dtype();
+      g.inputs.push_back(vi);
+      feeds[name] = t;
+    }
+    return *this;
+  }
+  OneNode& Skip() {
+    node.inputs.push_back("");
+    return *this;
+  }
+  OneNode& Attr(const std::string& k, ir::AttrValue v) {
+    node.attrs[k] = std::move(v);
+    return *this;
+  }
+  std::vector<Tensor> Run(int outputs = 1, int threads = 2) {
+    node.outputs.clear();
+    g.outputs.clear();
+    for (int i = 0; i < outputs; ++i) {
+      node.outputs.push_back("out" + std::to_string(i));
+      g.outputs.push_back(ir::ValueInfo{"out" + std::to_string(i)});
+    }
+    g.nodes = {node};
+    Session s(g, SessionOptions{threads});
+    std::map<std::string, Tensor> r = s.Run(feeds);
+    std::vector<Tensor> out;
+    for (int i = 0; i < outputs; ++i) out.push_back(r.at("out" + std::to_string(i)));
+    return out;
+  }
+  Tensor Run1(int threads = 2) { return Run(1, threads)[0]; }
+  std::string Error(int outputs = 1) {
+    try {
+      Run(outputs);
+    } catch (const qforge::Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+Tensor Codes(DType t, Shape shape, std::mt19937& rng, int lo = -1000, int hi = 1000) {
+  const int tmin = t == DType::kI8 ? -128 : 0, tmax = t == DType::kI8 ? 127 : 255;
+  std::uniform_int_distribution<int> u(std::max(lo, tmin), std::min(hi, tmax));
+  Tensor x(t, shape);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (t == DType::kI8)
+      x.data<int8_t>()[i] = static_cast<int8_t>(u(rng));
+    else
+      x.data<uint8_t>()[i] = static_cast<uint8_t>(u(rng));
+  }
+  return x;
+}
+
+Tensor Zp(DType t, int v) {
+  return t == DType::kI8 ? Tensor::Scalar<int8_t>(static_cast<int8_t>(v))
+                         : Tensor::Scalar<uint8_t>(static_cast<uint8_t>(v));
+}
+Tensor ZpVec(DType t, const std::vector<int>& v) {
+  Tensor z(t, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t == DType::kI8)
+      z.data<int8_t>()[i] = static_cast<int8_t>(v[i]);
+    else
+      z.data<uint8_t>()[i] = static_cast<uint8_t>(v[i]);
+  }
+  return z;
+}
+
+// The expected output code of an exact accumulator: numerics::Requantize with M = s_in*s_w/s_out
+// (what every qforge kernel computes), and the ONNX float reference round_half_even(real / s_y).
+struct Expect {
+  int32_t exact;      // qforge's contract
+  int32_t float_ref;  // ONNX reference (float), may differ by one step
+};
+Expect ExpectCode(int64_t acc, double alpha, float s_in, float s_w, float s_out, int32_t zy,
+                  int32_t qmin, int32_t qmax) {
+  Expect e;
+  e.exact = numerics::Requantize(static_cast<int32_t>(acc),
+                                 numerics::QuantizeMultiplier(alpha * s_in * s_w / s_out), zy, qmin,
+                                 qmax);
+  const float real = static_cast<float>(acc) * (s_in * s_w * static_cast<float>(alpha));
+  const double r = numerics::RoundHalfEven(static_cast<double>(real / s_out)) + zy;
+  e.float_ref = static_cast<int32_t>(std::min<double>(std::max<double>(r, qmin), qmax));
+  return e;
+}
+
+void CheckCodes(const Tensor& y, const std::vector<Expect>& e, const std::string& what) {
+  ASSERT_EQ(y.numel(), static_cast<int64_t>(e.size())) << what;
+  int off_by_one = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const int64_t v = y.GetAsInt64(i);
+    ASSERT_EQ(v, e[i].exact) << what << " at " << i;
+    ASSERT_LE(std::abs(v - e[i].float_ref), 1) << what << " at " << i;
+    off_by_one += v != e[i].float_ref;
+  }
+  EXPECT_LE(off_by_one, y.numel() / 100 + 1) << what;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution.
+
+struct ConvCase {
+  int64_t n = 1, c = 3, h = 6, w = 5, m = 4, group = 1, kh = 3, kw = 3;
+  int64_t sh = 1, sw = 1, dh = 1, dw = 1, pt = 1, pl = 1, pb = 1, pr = 1;
+};
+
+// Exact int64 accumulators of a 2-D grouped convolution with zero-point padding.
+std::vector<int64_t> ConvAcc(const ConvCase& c, const Tensor& x, int zx, const Tensor& w,
+                             const std::vector<int>& zw, const std::vector<int32_t>* bias,
+                             int64_t& oh_n, int64_t& ow_n) {
+  oh_n = (c.h + c.pt + c.pb - c.dh * (c.kh - 1) - 1) / c.sh + 1;
+  ow_n = (c.w + c.pl + c.pr - c.dw * (c.kw - 1) - 1) / c.sw + 1;
+  const int64_t cg = c.c / c.group, mg = c.m / c.group;
+  std::vector<int64_t> acc;
+  for (int64_t n = 0; n < c.n; ++n)
+    for (int64_t m = 0; m < c.m; ++m)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          int64_t s = bias ? (*bias)[m] : 0;
+          const int64_t g = m / mg;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t i = 0; i < c.kh; ++i)
+              for (int64_t j = 0; j < c.kw; ++j) {
+                const int64_t ih = oh * c.sh - c.pt + i * c.dh, iw = ow * c.sw - c.pl + j * c.dw;
+                if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
+                const int64_t xv = x.GetAsInt64(((n * c.c + g * cg + ci) * c.h + ih) * c.w + iw);
+                const int64_t wv = w.GetAsInt64(((m * cg + ci) * c.kh + i) * c.kw + j);
+                s += (xv - zx) * (wv - zw[zw.size() == 1 ? 0 : m]);
+              }
+          acc.push_back(s);
+        }
+  return acc;
+}
+
+TEST(QLinearConvOp, MatchesReferenceFormulas) {
+  std::mt19937 rng(11);
+  const std::vector<ConvCase> cases = {
+      {},
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+      {2, 4, 7, 9, 6, 2, 3, 3, 2, 2, 1, 1, 1, 0, 1, 2},
+      {1, 8, 10, 10, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  // depthwise
+      {1, 8, 9, 9, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    // depthwise stride 2
+      {1, 5, 6, 6, 7, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},    // pointwise
+      {1, 3, 9, 8, 2, 1, 3, 2, 1, 2, 2, 1, 2, 1, 0, 1},    // dilation
+  };
+  int idx = 0;
+  for (const ConvCase& c : cases) {
+    for (DType xt : {DType::kU8, DType::kI8}) {
+      for (DType wt : {DType::kI8, DType::kU8}) {
+        for (bool per_channel : {false, true}) {
+          for (bool constant : {true, false}) {
+            const std::string what = "case " + std::to_string(idx) + " x " +
+                                     std::string(DTypeName(xt)) + " w " +
+                                     std::string(DTypeName(wt)) + (per_channel ? " pc" : " pt") +
+                                     (constant ? " const" : "");
+            const Tensor x = Codes(xt, {c.n, c.c, c.h, c.w}, rng);
+            const Tensor w = Codes(wt, {c.m, c.c / c.group, c.kh, c.kw}, rng);
+            const int zx = xt == DType::kI8 ? -3 : 130;
+            std::vector<int> zw(per_channel ? c.m : 1);
+            std::vector<float> sw(per_channel ? c.m : 1);
+            for (size_t i = 0; i < zw.size(); ++i) {
+              zw[i] = (wt == DType::kI8 ? 0 : 128) + static_cast<int>(i % 3) - 1;
+              sw[i] = 0.01f + 0.003f * static_cast<float>(i);
+            }
+            std::vector<int32_t> bias(c.m);
+            for (int64_t m = 0; m < c.m; ++m) bias[m] = static_cast<int32_t>(m * 97 - 200);
+            const float sx = 0.05f, sy = 0.07f;
+            const DType yt = xt;
+            const int zy = yt == DType::kI8 ? 5 : 120;
+            OneNode node("QLinearConv");
+            node.In(x)
+                .In(Tensor::Scalar(sx))
+                .In(Zp(xt, zx))
+                .In(w, constant)
+                .In(per_channel ? Tensor::FromVector<float>({c.m}, sw) : Tensor::Scalar(sw[0]),
+                    constant)
+                .In(per_channel ? ZpVec(wt, zw) : Zp(wt, zw[0]), constant)
+                .In(Tensor::Scalar(sy))
+                .In(Zp(yt, zy))
+                .In(Tensor::FromVector<int32_t>({c.m}, bias), constant)
+                .Attr("group", c.group)
+                .Attr("strides", std::vector<int64_t>{c.sh, c.sw})
+                .Attr("dilations", std::vector<int64_t>{c.dh, c.dw})
+                .Attr("pads", std::vector<int64_t>{c.pt, c.pl, c.pb, c.pr});
+            const Tensor y = node.Run1();
+            int64_t oh, ow;
+            const std::vector<int64_t> acc = ConvAcc(c, x, zx, w, zw, &bias, oh, ow);
+            EXPECT_EQ(y.dtype(), yt);
+            EXPECT_EQ(y.shape(), (Shape{c.n, c.m, oh, ow})) << what;
+            std::vector<Expect> e;
+            const int64_t plane = oh * ow;
+            for (size_t i = 0; i < acc.size(); ++i) {
+              const int64_t m = (static_cast<int64_t>(i) / plane) % c.m;
+              e.push_back(ExpectCode(acc[i], 1.0, sx, sw[per_channel ? m : 0], sy, zy,
+                                     yt == DType::kI8 ? -128 : 0, yt == DType::kI8 ? 127 : 255));
+            }
+            CheckCodes(y, e, what);
+
+            // ConvInteger on the same data: the exact int32 accumulators (no bias).
+            OneNode ci("ConvInteger");
+            ci.In(x).In(w, constant).In(Zp(xt, zx)).In(per_channel ? ZpVec(wt, zw) : Zp(wt, zw[0]));
+            ci.Attr("group", c.group)
+                .Attr("strides", std::vector<int64_t>{c.sh, c.sw})
+                .Attr("dilations", std::vector<int64_t>{c.dh, c.dw})
+                .Attr("pads", std::vector<int64_t>{c.pt, c.pl, c.pb, c.pr});
+            const Tensor yi = ci.Run1();
+            const std::vector<int64_t> acc0 = ConvAcc(c, x, zx, w, zw, nullptr, oh, ow);
+            ASSERT_EQ(yi.dtype(), DType::kI32);
+            ASSERT_EQ(yi.ToInt64Vector(), acc0) << what;
+          }
+        }
+      }
+    }
+    ++idx;
+  }
+}
+
+TEST(QLinearConvOp, AutoPadAndOneD) {
+  std::mt19937 rng(3);
+  // 1-D convolution [N, C, L] with SAME_UPPER: L = 7, k = 4, stride 2 -> 4 outputs, pads (1, 2).
+  const Tensor x = Codes(DType::kU8, {1, 2, 7}, rng);
+  const Tensor w = Codes(DType::kU8, {3, 2, 4}, rng);
+  const Tensor y = OneNode("ConvInteger")
+                       .In(x)
+                       .In(w)
+                       .In(Zp(DType::kU8, 7))
+                       .In(Zp(DType::kU8, 9))
+                       .Attr("auto_pad", std::string("SAME_UPPER"))
+                       .Attr("strides", std::vector<int64_t>{2})
+                       .Run1();
+  ASSERT_EQ(y.shape(), (Shape{1, 3, 4}));
+  ConvCase c;
+  c.c = 2;
+  c.h = 1;
+  c.w = 7;
+  c.m = 3;
+  c.kh = 1;
+  c.kw = 4;
+  c.sw = 2;
+  c.pt = c.pb = 0;
+  c.pl = 1;
+  c.pr = 2;
+  int64_t oh, ow;
+  EXPECT_EQ(y.ToInt64Vector(), ConvAcc(c, x, 7, w, {9}, nullptr, oh, ow));
+}
+
+TEST(QLinearConvOp, FusedClampAndErrors) {
+  std::mt19937 rng(5);
+  const Tensor x = Codes(DType::kU8, {1, 2, 4, 4}, rng);
+  const Tensor w = Codes(DType::kI8, {3, 2, 3, 3}, rng);
+  auto make = [&](const std::string& domain) {
+    OneNode n("QLinearConv", domain);
+    n.In(x)
+        .In(Tensor::Scalar(0.02f))
+        .In(Zp(DType::kU8, 128))
+        .In(w, true)
+        .In(Tensor::Scalar(0.01f), true)
+        .In(Zp(DType::kI8, 0), true)
+        .In(Tensor::Scalar(0.01f))
+        .In(Zp(DType::kU8, 100));
+    return n;
+  };
+  const Tensor plain = make("").Run1();
+  const Tensor fused =
+      make("qforge").Attr("out_min", int64_t{100}).Attr("out_max", int64_t{160}).Run1();
+  bool clipped = false;
+  for (int64_t i = 0; i < plain.numel(); ++i) {
+    const int64_t p = plain.GetAsInt64(i);
+    EXPECT_EQ(fused.GetAsInt64(i), std::min<int64_t>(160, std::max<int64_t>(100, p)));
+    clipped = clipped || p < 100 || p > 160;
+  }
+  EXPECT_TRUE(clipped);  // the test data exercises the clamp
+  // Only the lower bound: Relu.
+  const Tensor relu = make("qforge").Attr("out_min", int64_t{100}).Run1();
+  for (int64_t i = 0; i < plain.numel(); ++i)
+    EXPECT_EQ(relu.GetAsInt64(i), std::max<int64_t>(100, plain.GetAsInt64(i)));
+
+  std::string err = make("qforge").Attr("out_min", int64_t{5}).Attr("out_max", int64_t{4}).Error();
+  EXPECT_NE(err.find("out_min"), std::string::npos) << err;
+  err = make("qforge").Attr("out_min", int64_t{300}).Error();
+  EXPECT_NE(err.find("outside"), std::string::npos) << err;
+  // Bad scale, wrong zero-point dtype, wrong channel count.
+  err = OneNode("QLinearConv")
+            .In(x)
+            .In(Tensor::Scalar(-1.0f))
+            .In(Zp(DType::kU8, 0))
+            .In(w)
+            .In(Tensor::Scalar(1.0f))
+            .In(Zp(DType::kI8, 0))
+            .In(Tensor::Scalar(1.0f))
+            .In(Zp(DType::kU8, 0))
+            .Error();
+  EXPECT_NE(err.find("QLinearConv 'n1'"), std::string::npos) << err;
+  EXPECT_NE(err.find("x_scale"), std::string::npos) << err;
+  err = OneNode("ConvInteger").In(x).In(w).In(Zp(DType::kI8, 0)).Error();
+  EXPECT_NE(err.find("x_zero_point"), std::string::npos) << err;
+  err = OneNode("ConvInteger").In(Codes(DType::kU8, {1, 3, 4, 4}, rng)).In(w).Error();
+  EXPECT_NE(err.find("channels"), std::string::npos) << err;
+  err = OneNode("ConvInteger").In(x).In(Tensor::FromVector<float>({1, 2, 1, 1}, {1, 2})).Error();
+  EXPECT_NE(err.find("uint8 or int8"), std::string::npos) << err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul / Gemm.
+
+// Exact int64 A x B for A [batch.., M, K], B [batch.., K, N] with numpy broadcasting of the
+// batch dims (given here already broadcast: ai/bi map output batch t to A's/B's batch).
+std::vector<int64_t> MatMulAcc(const Tensor& a, int za, const Tensor& b, const std::vector<int>& zb,
+                               int64_t batches, int64_t M, int64_t K, int64_t N,
+                               const std::vector<int64_t>& ai, const std::vector<int64_t>& bi) {
+  std::vector<int64_t> acc;
+  for (int64_t t = 0; t < batches; ++t)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        int64_t s = 0;
+        for (int64_t k = 0; k < K; ++k)
+          s += (a.GetAsInt64((ai[t] * M + i) * K + k) - za) *
+               (b.GetAsInt64((bi[t] * K + k) * N + j) - zb[zb.size() == 1 ? 0 : j]);
+        acc.push_back(s);
+      }
+  return acc;
+}
+
+TEST(QLinearMatMulOp, MatchesReferenceFormulasWithBroadcasting) {
+  std::mt19937 rng(21);
+  struct Case {
+    Shape a, b;
+    int64_t batches;
+    std::vector<int64_t> ai, bi;
+  };
+  const std::vector<Case> cases = {
+      {{1, 1}, {1, 1}, 1, {0}, {0}},
+      {{5, 9}, {9, 7}, 1, {0}, {0}},
+      {{2, 3, 17}, {17, 33}, 2, {0, 1}, {0, 0}},  // shared 2-D B
+      {{2, 3, 4}, {2, 4, 5}, 2, {0, 1}, {0, 1}},  // batched B
+      {{3, 4}, {2, 4, 6}, 2, {0, 0}, {0, 1}},     // A broadcast
+      {{2, 1, 3, 8}, {1, 3, 8, 2}, 6, {0, 0, 0, 1, 1, 1}, {0, 1, 2, 0, 1, 2}},
+  };
+  int idx = 0;
+  for (const Case& c : cases) {
+    const int64_t M = c.a[c.a.size() - 2], K = c.a.back(), N = c.b.back();
+    for (DType at : {DType::kU8, DType::kI8}) {
+      for (DType bt : {DType::kI8, DType::kU8}) {
+        for (bool per_col : {false, true}) {
+          for (bool constant : {false, true}) {
+            const std::string what =
+                "case " + std::to_string(idx) + " " + std::string(DTypeName(at)) + " x " +
+                std::string(DTypeName(bt)) + (per_col ? " pc" : "") + (constant ? " const" : "");
+            const Tensor a = Codes(at, c.a, rng), b = Codes(bt, c.b, rng);
+            const int za = at == DType::kI8 ? 4 : 127;
+            std::vector<int> zb(per_col ? N : 1);
+            std::vector<float> sb(per_col ? N : 1);
+            for (size_t j = 0; j < zb.size(); ++j) {
+              zb[j] = (bt == DType::kI8 ? 0 : 128) + static_cast<int>(j % 2);
+              sb[j] = 0.02f + 0.001f * static_cast<float>(j);
+            }
+            const float sa = 0.03f, sy = 0.11f;
+            const DType yt = bt;  // exercise an output type other than A's
+            const int zy = yt == DType::kI8 ? -7 : 131;
+            const Tensor y =
+                OneNode("QLinearMatMul")
+                    .In(a)
+                    .In(Tensor::Scalar(sa))
+                    .In(Zp(at, za))
+                    .In(b, constant)
+                    .In(per_col ? Tensor::FromVector<float>({N}, sb) : Tensor::Scalar(sb[0]),
+                        constant)
+                    .In(per_col ? ZpVec(bt, zb) : Zp(bt, zb[0]), constant)
+                    .In(Tensor::Scalar(sy))
+                    .In(Zp(yt, zy))
+                    .Run1();
+            const std::vector<int64_t> acc =
+                MatMulAcc(a, za, b, zb, c.batches, M, K, N, c.ai, c.bi);
+            std::vector<Expect> e;
+            for (size_t i = 0; i < acc.size(); ++i)
+              e.push_back(ExpectCode(acc[i], 1.0, sa, sb[per_col ? i % N : 0], sy, zy,
+                                     yt == DType::kI8 ? -128 : 0, yt == DType::kI8 ? 127 : 255));
+            ASSERT_EQ(y.dtype(), yt);
+            CheckCodes(y, e, what);
+
+            const Tensor yi = OneNode("MatMulInteger")
+                                  .In(a)
+                                  .In(b, constant)
+                                  .In(Zp(at, za))
+                                  .In(per_col ? ZpVec(bt, zb) : Zp(bt, zb[0]), constant)
+                                  .Run1();
+            ASSERT_EQ(yi.dtype(), DType::kI32);
+            ASSERT_EQ(yi.ToInt64Vector(), acc) << what;
+          }
+        }
+      }
+    }
+    ++idx;
+  }
+}
+
+TEST(MatMulIntegerOp, VectorOperandsAndErrors) {
+  // ONNX MatMulInteger example: zero points 12 and 0.
+  const Tensor a = Tensor::FromVector<uint8_t>({4, 3}, {11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0});
+  const Tensor b = Tensor::FromVector<uint8_t>({3, 2}, {1, 4, 2, 5, 3, 6});
+  const Tensor y =
+      OneNode("MatMulInteger").In(a).In(b).In(Zp(DType::kU8, 12)).In(Zp(DType::kU8, 0)).Run1();
+  EXPECT_EQ(y.ToInt64Vector(), (std::vector<int64_t>{-38, -83, -44, -98, -50, -113, -56, -128}));
+  // 1-D operands drop their dimension (numpy matmul).
+  const Tensor v = Tensor::FromVector<uint8_t>({3}, {1, 2, 3});
+  const Tensor yv = OneNode("MatMulInteger").In(v).In(b).Run1();
+  EXPECT_EQ(yv.shape(), (Shape{2}));
+  EXPECT_EQ(yv.ToInt64Vector(), (std::vector<int64_t>{14, 32}));
+  const Tensor yw = OneNode("MatMulInteger").In(a).In(v).Run1();
+  EXPECT_EQ(yw.shape(), (Shape{4}));
+  EXPECT_EQ(yw.ToInt64Vector(), (std::vector<int64_t>{34, 28, 22, 16}));
+  std::string err = OneNode("MatMulInteger").In(a).In(a).Error();
+  EXPECT_NE(err.find("MatMulInteger 'n1'"), std::string::npos) << err;
+  EXPECT_NE(err.find("K"), std::string::npos) << err;
+  err = OneNode("MatMulInteger").In(a).In(b).In(ZpVec(DType::kU8, {1, 2, 3, 4})).Error();
+  EXPECT_NE(err.find("a_zero_point"), std::string::npos) << err;
+}
+
+TEST(QGemmOp, OrtSemantics) {
+  std::mt19937 rng(8);
+  const int64_t M = 5, K = 13, N = 6;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (int bias_kind : {0, 1, 2, 3}) {  // none, [N], [M, N], [M, 1]
+        for (bool quant_out : {true, false}) {
+          const std::string what = std::string(ta ? "tA " : "") + (tb ? "tB " : "") + "bias " +
+                                   std::to_string(bias_kind) + (quant_out ? " q" : " float");
+          const Tensor a = Codes(DType::kU8, ta ? Shape{K, M} : Shape{M, K}, rng);
+          const Tensor b = Codes(DType::kI8, tb ? Shape{N, K} : Shape{K, N}, rng);
+          const float alpha = 0.5f, sa = 0.04f, sy = 0.02f;
+          const std::vector<float> sb = {0.01f, 0.02f, 0.03f, 0.015f, 0.025f, 0.005f};
+          Shape cs = bias_kind == 1 ? Shape{N} : bias_kind == 2 ? Shape{M, N} : Shape{M, 1};
+          Tensor c(DType::kI32, cs);
+          for (int64_t i = 0; i < c.numel(); ++i)
+            c.data<int32_t>()[i] = static_cast<int32_t>(i * 37 - 100);
+          OneNode node("QGemm", "com.microsoft");
+          node.In(a).In(Tensor::Scalar(sa)).In(Zp(DType::kU8, 120)).In(b, true);
+          node.In(Tensor::FromVector<float>({N}, sb), true)
+              .In(ZpVec(DType::kI8, {0, 0, 0, 0, 0, 0}), true);
+          if (bias_kind)
+            node.In(c, true);
+          else
+            node.Skip();
+          if (quant_out) node.In(Tensor::Scalar(sy)).In(Zp(DType::kU8, 128));
+          node.Attr("alpha", alpha).Attr("transA", int64_t{ta}).Attr("transB", int64_t{tb});
+          const Tensor y = node.Run1();
+          ASSERT_EQ(y.shape(), (Shape{M, N})) << what;
+          std::vector<Expect> e;
+          std::vector<float> f;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              int64_t s = 0;
+              for (int64_t k = 0; k < K; ++k)
+                s += (a.GetAsInt64(ta ? k * M + i : i * K + k) - 120) *
+                     b.GetAsInt64(tb ? j * K + k : k * N + j);
+              if (bias_kind == 1) s += c.data<int32_t>()[j];
+              if (bias_kind == 2) s += c.data<int32_t>()[i * N + j];
+              if (bias_kind == 3) s += c.data<int32_t>()[i];
+              e.push_back(ExpectCode(s, alpha, sa, sb[j], sy, 128, 0, 255));
+              f.push_back(static_cast<float>(s) * static_cast<float>(double(alpha) * sa * sb[j]));
+            }
+          if (quant_out) {
+            ASSERT_EQ(y.dtype(), DType::kU8) << what;
+            CheckCodes(y, e, what);
+          } else {
+            ASSERT_EQ(y.dtype(), DType::kF32) << what;
+            for (int64_t i = 0; i < M * N; ++i) EXPECT_EQ(y.data<float>()[i], f[i]) << what;
+          }
+        }
+      }
+    }
+  }
+  // qforge::QGemm with a clamp, int8 everything.
+  const Tensor a = Codes(DType::kI8, {3, 4}, rng), b = Codes(DType::kI8, {4, 5}, rng);
+  auto run = [&](const std::string& domain, bool clamp) {
+    OneNode n("QGemm", domain);
+    n.In(a).In(Tensor::Scalar(0.1f)).In(Zp(DType::kI8, 1)).In(b).In(Tensor::Scalar(0.1f));
+    n.In(Zp(DType::kI8, 0)).Skip().In(Tensor::Scalar(0.2f)).In(Zp(DType::kI8, -10));
+    if (clamp) n.Attr("out_min", int64_t{-10}).Attr("out_max", int64_t{20});
+    return n.Run1();
+  };
+  const Tensor plain = run("com.microsoft", false), fused = run("qforge", true);
+  ASSERT_EQ(fused.dtype(), DType::kI8);
+  for (int64_t i = 0; i < plain.numel(); ++i)
+    EXPECT_EQ(fused.GetAsInt64(i),
+              std::min<int64_t>(20, std::max<int64_t>(-10, plain.GetAsInt64(i))));
+}
+
+TEST(QLinearMatMulOp, FusedVariantAndOnnxExample) {
+  // ONNX QLinearMatMul documentation example (uint8, 2-D).
+  const Tensor a = Tensor::FromVector<uint8_t>({2, 4}, {208, 236, 0, 238, 3, 214, 255, 29});
+  const Tensor b =
+      Tensor::FromVector<uint8_t>({4, 3}, {152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247});
+  auto run = [&](const std::string& domain) {
+    OneNode n("QLinearMatMul", domain);
+    n.In(a).In(Tensor::Scalar(0.0066f)).In(Zp(DType::kU8, 113));
+    n.In(b).In(Tensor::Scalar(0.00705f)).In(Zp(DType::kU8, 114));
+    n.In(Tensor::Scalar(0.0107f)).In(Zp(DType::kU8, 118));
+    if (!domain.empty()) n.Attr("out_max", int64_t{150});
+    return n.Run1();
+  };
+  EXPECT_EQ(run("").ToInt64Vector(), (std::vector<int64_t>{168, 115, 255, 1, 66, 151}));
+  EXPECT_EQ(run("qforge").ToInt64Vector(), (std::vector<int64_t>{150, 115, 150, 1, 66, 150}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamicQuantizeLinear.
+
+TEST(DynamicQuantizeLinearOp, OnnxExamples) {
+  const std::vector<Tensor> r =
+      OneNode("DynamicQuantizeLinear")
+          .In(Tensor::FromVector<float>({6}, {0, 2, -3, -2.5f, 1.34f, 0.5f}))
+          .Run(3);
+  EXPECT_EQ(r[0].ToInt64Vector(), (std::vector<int64_t>{153, 255, 0, 26, 221, 179}));
+  EXPECT_FLOAT_EQ(r[1].ToFloatVector()[0], 5.0f / 255.0f);
+  EXPECT_EQ(r[2].ToInt64Vector(), (std::vector<int64_t>{153}));
+  // All positive: the range is extended to 0, zero point 0.
+  const std::vector<Tensor> p =
+      OneNode("DynamicQuantizeLinear").In(Tensor::FromVector<float>({3}, {1, 2.55f, 0.5f})).Run(3);
+  EXPECT_EQ(p[2].ToInt64Vector(), (std::vector<int64_t>{0}));
+  EXPECT_EQ(p[0].ToInt64Vector(), (std::vector<int64_t>{100, 255, 50}));
+  // All zero: scale 0, everything 0 (no division by zero).
+  const std::vector<Tensor> z =
+      OneNode("DynamicQuantizeLinear").In(Tensor::FromVector<float>({2}, {0, 0})).Run(3);
+  EXPECT_EQ(z[1].ToFloatVector()[0], 0.0f);
+  EXPECT_EQ(z[0].ToInt64Vector(), (std::vector<int64_t>{0, 0}));
+  const std::string err =
+      OneNode("DynamicQuantizeLinear").In(Tensor::FromVector<int32_t>({1}, {1})).Error(3);
+  EXPECT_NE(err.find("float32"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace qforge::runtime
