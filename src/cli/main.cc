@@ -32,7 +32,7 @@ int Main(int argc, char** argv) {
   std::vector<qforge::cli::Command> commands = {
       qforge::cli::AddInfoCommand(app),    qforge::cli::AddRunCommand(app),
       qforge::cli::AddEvalCommand(app),    qforge::cli::AddBenchCommand(app),
-      qforge::cli::AddFormatsCommand(app),
+      qforge::cli::AddFormatsCommand(app),  qforge::cli::AddQuantizeCommand(app),
   };
   try {
     app.parse(argc, argv);
