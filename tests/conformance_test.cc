@@ -93,7 +93,12 @@ const std::set<std::string>& SupportedOpList() {
                                             "Dropout",
                                             "LayerNormalization",
                                             "QuantizeLinear",
-                                            "DequantizeLinear"};
+                                            "DequantizeLinear",
+                                            "QLinearConv",
+                                            "QLinearMatMul",
+                                            "ConvInteger",
+                                            "MatMulInteger",
+                                            "DynamicQuantizeLinear"};
   return ops;
 }
 
