@@ -9,10 +9,12 @@
 #include <cstdio>
 
 #include "qforge/onnx/onnx.h"
+#include "qforge/onnx/qf_file.h"
 
 namespace qforge::cli {
 
 ir::Graph LoadModelFile(const std::string& path) {
+  if (onnx_io::IsQfFile(path)) return onnx_io::LoadQf(path);  // native .qf (already lowered)
   std::vector<std::string> warnings;
   onnx_io::LoadOptions options;
   options.warnings = &warnings;

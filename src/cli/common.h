@@ -13,8 +13,9 @@
 
 namespace qforge::cli {
 
-// Loads an ONNX model (checked, shapes inferred). Import warnings go to stderr as
-// "qforge: warning: ..." lines. Throws qforge::Error naming the file on any problem.
+// Loads an ONNX model (checked, shapes inferred) or a native .qf file (recognized by its magic).
+// Import warnings go to stderr as "qforge: warning: ..." lines. Throws qforge::Error naming the
+// file on any problem.
 ir::Graph LoadModelFile(const std::string& path);
 
 // "[batch, 1, 28, 28]": known dims as numbers, symbolic dims by name, unknown as "?".
