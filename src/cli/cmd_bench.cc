@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -28,7 +29,61 @@ struct BenchOptions {
   double min_time = 1.0;
   std::vector<std::string> shapes;  // name=1x3x224x224
   bool json = false;
+  bool no_optimize = false;
+  bool profile = false;
 };
+
+// Per-node time over the timed runs, from the Session's observer: a node's time is the time
+// between the previous node's completion (or the run's start) and its own.
+struct Profile {
+  std::map<const ir::Node*, double> node_ms;
+  std::chrono::steady_clock::time_point last;
+  void Start() { last = std::chrono::steady_clock::now(); }
+  void Observe(const ir::Node& n) {
+    const auto now = std::chrono::steady_clock::now();
+    node_ms[&n] += 1e3 * std::chrono::duration<double>(now - last).count();
+    last = now;
+  }
+};
+
+std::string OpName(const ir::Node& n) {
+  return n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type;
+}
+
+// Tables: time per op type, then the slowest nodes (per run).
+void PrintProfile(const Profile& p, size_t runs, bool json, nlohmann::json* out) {
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (const auto& [n, ms] : p.node_ms) {
+    by_op[OpName(*n)].first += ms / static_cast<double>(runs);
+    by_op[OpName(*n)].second += 1;
+    total += ms / static_cast<double>(runs);
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> ops(by_op.begin(), by_op.end());
+  std::sort(ops.begin(), ops.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::vector<std::pair<const ir::Node*, double>> nodes(p.node_ms.begin(), p.node_ms.end());
+  std::sort(nodes.begin(), nodes.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (nodes.size() > 10) nodes.resize(10);
+  if (json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& [op, v] : ops)
+      j.push_back({{"op", op}, {"nodes", v.second}, {"ms_per_run", v.first}});
+    (*out)["profile"] = j;
+    return;
+  }
+  Table t({"op", "nodes", "ms/run", "share"}, {false, true, true, true});
+  for (const auto& [op, v] : ops)
+    t.AddRow({op, std::to_string(v.second), fmt::format("{:.3f}", v.first),
+              fmt::format("{:.1f}%", total > 0 ? 100.0 * v.first / total : 0.0)});
+  fmt::print("\nprofile: time per op type (sum over nodes, per run)\n{}", t.ToString());
+  Table s({"node", "op", "ms/run"}, {false, false, true});
+  for (const auto& [n, ms] : nodes)
+    s.AddRow({n->name.empty() ? n->outputs[0] : n->name, OpName(*n),
+              fmt::format("{:.3f}", ms / static_cast<double>(runs))});
+  fmt::print("\nslowest nodes\n{}", s.ToString());
+}
 
 // Resolves an input's concrete shape: --shape override, else declared dims with a symbolic or
 // unknown first dimension set to the batch size. Any other unknown dimension is an error.
@@ -106,7 +161,7 @@ int RunBench(const BenchOptions& o) {
     auto [name, text] = SplitNameValue(spec, "--shape");
     overrides[name] = ParseShape(text);
   }
-  ir::Graph graph = LoadModelFile(o.model);
+  ir::Graph graph = LoadModelForExecution(o.model, !o.no_optimize);
   for (const auto& [name, shape] : overrides) {
     bool found = false;
     for (const ir::ValueInfo& vi : graph.inputs) found |= vi.name == name;
@@ -135,10 +190,15 @@ int RunBench(const BenchOptions& o) {
   std::vector<double> ms;
   const auto start = std::chrono::steady_clock::now();
   // With --runs: exactly that many. Otherwise at least 10 runs and at least --min-time seconds.
+  Profile profile;
+  runtime::NodeObserver observer;
+  if (o.profile)
+    observer = [&profile](const ir::Node& n, const std::vector<Tensor>&) { profile.Observe(n); };
   while (o.runs > 0 ? static_cast<int>(ms.size()) < o.runs
                     : (ms.size() < 10 || SecondsSince(start) < o.min_time)) {
     const auto t0 = std::chrono::steady_clock::now();
-    session.Run(feeds);
+    profile.Start();
+    session.Run(feeds, observer);
     ms.push_back(1e3 * SecondsSince(t0));
   }
   const double total = SecondsSince(start);
@@ -162,7 +222,9 @@ int RunBench(const BenchOptions& o) {
                           {"mean", s.mean},
                           {"max", s.max},
                           {"stddev", s.stddev}}},
-                        {"items_per_second", throughput}};
+                        {"items_per_second", throughput},
+                        {"optimized", !o.no_optimize}};
+    if (o.profile) PrintProfile(profile, ms.size(), true, &j);
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -176,6 +238,7 @@ int RunBench(const BenchOptions& o) {
             fmt::format("{:.3f}", s.min), fmt::format("{:.3f}", s.mean),
             fmt::format("{:.3f}", s.max), fmt::format("{:.1f}", throughput)});
   std::cout << t.ToString();
+  if (o.profile) PrintProfile(profile, ms.size(), false, nullptr);
   return 0;
 }
 
@@ -203,6 +266,10 @@ Command AddBenchCommand(CLI::App& root) {
       ->excludes(runs);
   app->add_option("--shape", o->shapes, "NAME=1x3x224x224: an input's full shape (repeat)");
   app->add_flag("--json", o->json, "Print JSON instead of text");
+  app->add_flag("--no-optimize", o->no_optimize,
+                "Run the graph as loaded (no BN folding, constant folding or activation fusion)");
+  app->add_flag("--profile", o->profile,
+                "Also print time per op type and the slowest nodes (timed runs)");
   app->footer(R"EX(Example:
   $ qforge bench models/fmnist_cnn.onnx --batch 32 --threads 1
   model    models/fmnist_cnn.onnx

@@ -60,7 +60,7 @@ Shape InputShapeFor(const ir::ValueInfo& vi, int64_t b) {
 int RunEval(const EvalOptions& o) {
   if (o.data != "fashion-mnist")
     throw Error("unknown data set '" + o.data + "' (supported: fashion-mnist)");
-  ir::Graph graph = LoadModelFile(o.model);
+  ir::Graph graph = LoadModelForExecution(o.model);
   if (graph.inputs.size() != 1)
     throw Error(fmt::format("eval needs a model with one input, '{}' has {}", o.model,
                             graph.inputs.size()));

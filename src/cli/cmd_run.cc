@@ -56,7 +56,7 @@ void PrepareOutputDir(const std::string& dir) {
 }
 
 int RunRun(const RunOptions& o) {
-  ir::Graph graph = LoadModelFile(o.model);
+  ir::Graph graph = LoadModelForExecution(o.model);
 
   // Inputs: every NAME must be a model input, given once; dtype and shape checked per file.
   std::map<std::string, Tensor> feeds;

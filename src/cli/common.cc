@@ -10,6 +10,8 @@
 
 #include "qforge/onnx/onnx.h"
 #include "qforge/onnx/qf_file.h"
+#include "qforge/passes/passes.h"
+#include "qforge/passes/quantize.h"
 
 namespace qforge::cli {
 
@@ -20,6 +22,15 @@ ir::Graph LoadModelFile(const std::string& path) {
   options.warnings = &warnings;
   ir::Graph g = onnx_io::LoadModel(path, options);
   for (const std::string& w : warnings) fmt::print(stderr, "qforge: warning: {}\n", OneLine(w));
+  return g;
+}
+
+ir::Graph LoadModelForExecution(const std::string& path, bool optimize) {
+  ir::Graph g = LoadModelFile(path);
+  // A QDQ model runs on the integer ops; lowering goes first, before activation fusion could
+  // hide its DequantizeLinear -> op -> QuantizeLinear patterns.
+  if (passes::HasQdq(g)) passes::LowerQdqToInteger(g);
+  if (optimize) passes::RunExecutionPipeline(g, /*verify=*/false);
   return g;
 }
 

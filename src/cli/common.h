@@ -17,6 +17,10 @@ namespace qforge::cli {
 // Import warnings go to stderr as "qforge: warning: ..." lines. Throws qforge::Error naming the
 // file on any problem.
 ir::Graph LoadModelFile(const std::string& path);
+// LoadModelFile, then passes::LowerQdqToInteger for a QDQ model, then the execution pipeline
+// (BN folding, constant folding, activation fusion: passes::RunExecutionPipeline) unless
+// `optimize` is false. For commands that run the model.
+ir::Graph LoadModelForExecution(const std::string& path, bool optimize = true);
 
 // "[batch, 1, 28, 28]": known dims as numbers, symbolic dims by name, unknown as "?".
 std::string DimsToString(const ir::ValueInfo& vi);

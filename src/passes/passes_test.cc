@@ -191,5 +191,91 @@ TEST(Pipeline, RunsAllPassesAndVerifies) {
   ExpectSameOutputs(before, g, {{"x", Random({1, 3, 5, 5}, 3)}});
 }
 
+// Conv or Gemm (no BN) followed by an activation node built by `act`.
+ir::Graph ProducerThen(const std::string& producer, ir::Node act) {
+  ir::Graph g = ConvBnRelu(producer);
+  g.nodes.erase(g.nodes.begin() + 1, g.nodes.end());  // drop BN and Relu
+  for (const char* k : {"gamma", "beta", "mean", "var"}) g.initializers.erase(k);
+  act.inputs[0] = "c";
+  act.outputs = {"y"};
+  g.nodes.push_back(act);
+  return g;
+}
+
+Shape InputShape(const ir::Graph& g) {
+  Shape xs;
+  for (const auto& d : g.inputs[0].dims) xs.push_back(d.known() ? d.value : 2);
+  return xs;
+}
+
+TEST(FuseActivation, FusesReluIntoConvAndGemm) {
+  for (const std::string producer : {"Conv", "Gemm"}) {
+    ir::Graph before = ProducerThen(producer, N("Relu", {"c"}, {"y"}));
+    ir::Graph after = before;
+    EXPECT_EQ(FuseActivation(after), 1) << producer;
+    EXPECT_TRUE(ir::Verify(after).empty());
+    ASSERT_EQ(after.nodes.size(), 1u);
+    EXPECT_EQ(after.nodes[0].domain, "qforge");
+    EXPECT_EQ(after.nodes[0].op_type, "Fused" + producer);
+    EXPECT_EQ(after.nodes[0].attr_string("activation", ""), "Relu");
+    EXPECT_EQ(after.nodes[0].outputs[0], "y");
+    ExpectSameOutputs(before, after, {{"x", Random(InputShape(before), 7, -3, 3)}});
+  }
+}
+
+TEST(FuseActivation, FusesClipWithConstantBoundsBothOpsetForms) {
+  // Clip-11+: bounds as inputs (Relu6 as exported by PyTorch).
+  ir::Graph before = ProducerThen("Conv", N("Clip", {"c", "lo", "hi"}, {"y"}));
+  before.initializers["lo"] = Tensor::Scalar<float>(0.0f);
+  before.initializers["hi"] = Tensor::Scalar<float>(0.5f);
+  ir::Graph after = before;
+  EXPECT_EQ(FuseActivation(after), 1);
+  EXPECT_EQ(after.nodes[0].attr_floats("activation_params", {}), (std::vector<float>{0, 0.5f}));
+  EXPECT_EQ(after.initializers.count("hi"), 0u);
+  ExpectSameOutputs(before, after, {{"x", Random(InputShape(before), 8, -3, 3)}});
+  // Clip-6: bounds as attributes; only an upper bound.
+  ir::Node clip6 = N("Clip", {"c"}, {"y"});
+  clip6.attrs["max"] = 0.25f;
+  ir::Graph b6 = ProducerThen("Gemm", clip6);
+  b6.opset_imports[""] = 6;
+  ir::Graph a6 = b6;
+  EXPECT_EQ(FuseActivation(a6), 1);
+  const auto p = a6.nodes[0].attr_floats("activation_params", {});
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_TRUE(std::isinf(p[0]) && p[0] < 0);
+  EXPECT_EQ(p[1], 0.25f);
+}
+
+TEST(FuseActivation, SkipsWhatItCannotFuse) {
+  // Clip bound computed at run time.
+  ir::Graph g = ProducerThen("Conv", N("Clip", {"c", "lo"}, {"y"}));
+  g.inputs.push_back({"lo", DType::kF32, true, {}});
+  EXPECT_EQ(FuseActivation(g), 0);
+  // The producer's output is also read elsewhere.
+  ir::Graph h = ProducerThen("Conv", N("Relu", {"c"}, {"y"}));
+  h.outputs.push_back({"c", DType::kF32, false, {}});
+  EXPECT_EQ(FuseActivation(h), 0);
+  // Not a Conv/Gemm producer.
+  ir::Graph m;
+  m.opset_imports[""] = 13;
+  m.inputs.push_back({"x", DType::kF32, true, {ir::Dim::Known(2), ir::Dim::Known(2)}});
+  m.nodes.push_back(N("MatMul", {"x", "x"}, {"c"}));
+  m.nodes.push_back(N("Relu", {"c"}, {"y"}));
+  m.outputs.push_back({"y", DType::kF32, false, {}});
+  EXPECT_EQ(FuseActivation(m), 0);
+}
+
+TEST(Pipeline, ExecutionPipelineFoldsBatchNormThenFusesRelu) {
+  ir::Graph g = ConvBnRelu("Conv");
+  ir::Graph before = g;
+  auto stats = RunExecutionPipeline(g);
+  ASSERT_EQ(stats.size(), 4u);
+  EXPECT_EQ(stats[3].pass, "fuse-activation");
+  EXPECT_EQ(stats[3].rewrites, 1);
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes[0].op_type, "FusedConv");
+  ExpectSameOutputs(before, g, {{"x", Random({2, 3, 5, 5}, 4, -2, 2)}});
+}
+
 }  // namespace
 }  // namespace qforge::passes

@@ -24,6 +24,11 @@ int FoldConstants(ir::Graph& g);
 //   s = gamma / sqrt(var + eps);  W' = W * s (per output channel);  b' = (b - mean) * s + beta.
 int FoldBatchNorm(ir::Graph& g);
 
+// Fuses a Relu or Clip (constant bounds) that is the only reader of a Conv's or Gemm's output
+// into a qforge::FusedConv / FusedGemm node (activation applied in the kernel's epilogue).
+// The result uses qforge-domain ops: run it, do not export it.
+int FuseActivation(ir::Graph& g);
+
 struct PassStat {
   std::string pass;
   int rewrites = 0;
@@ -32,5 +37,9 @@ struct PassStat {
 // The inference clean-up pipeline: RemoveIdentity, FoldConstants, FoldBatchNorm.
 // When `verify` is set, ir::VerifyOrThrow runs after every pass.
 std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
+
+// What a Session for fp32 inference runs: the inference pipeline, then FuseActivation. The
+// result may contain qforge-domain ops (see FuseActivation): for execution only.
+std::vector<PassStat> RunExecutionPipeline(ir::Graph& g, bool verify = true);
 
 }  // namespace qforge::passes

@@ -35,13 +35,16 @@ class Tensor {
   Tensor() = default;
   // Zero-initialized tensor.
   Tensor(DType dtype, Shape shape);
+  // Tensor whose contents are unspecified: for kernels that write every element (saves a pass
+  // over memory). Reading an element before writing it is a bug.
+  static Tensor Uninitialized(DType dtype, Shape shape);
 
   template <typename T>
   static Tensor FromVector(Shape shape, const std::vector<T>& values) {
     Tensor t(DTypeOf<T>::value, std::move(shape));
     if (static_cast<int64_t>(values.size()) != t.numel())
-      throw Error("Tensor::FromVector: " + std::to_string(values.size()) +
-                  " values for shape " + ShapeToString(t.shape()));
+      throw Error("Tensor::FromVector: " + std::to_string(values.size()) + " values for shape " +
+                  ShapeToString(t.shape()));
     T* dst = t.data<T>();
     for (size_t i = 0; i < values.size(); ++i) dst[i] = values[i];
     return t;
@@ -93,6 +96,7 @@ class Tensor {
   std::vector<float> ToFloatVector() const;
 
  private:
+  Tensor(DType dtype, Shape shape, bool zero);
   void CheckType(DType t) const;
 
   DType dtype_ = DType::kUndefined;

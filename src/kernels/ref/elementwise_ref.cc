@@ -197,7 +197,7 @@ void UnaryF32(UnaryOp op, const UnaryParams& p, const float* x, float* y, int64_
 Tensor Unary(UnaryOp op, const UnaryParams& p, const Tensor& x) {
   CheckUnary(op, x.dtype());
   if (IsHalf(x.dtype())) return ViaF32(x, [&](const Tensor& x32) { return Unary(op, p, x32); });
-  Tensor y(x.dtype(), x.shape());
+  Tensor y = Tensor::Uninitialized(x.dtype(), x.shape());  // every element written below
   DispatchNumeric(x.dtype(), UnaryOpName(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xs = x.data<T>();
@@ -500,7 +500,7 @@ Tensor BinaryImpl(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (!IsNative(a.dtype()) || !IsNative(b.dtype()))
     throw Error(name + ": unsupported dtype " +
                 std::string(DTypeName(IsNative(a.dtype()) ? b.dtype() : a.dtype())));
-  Tensor c(a.dtype(), out_shape);
+  Tensor c = Tensor::Uninitialized(a.dtype(), out_shape);  // every element written below
   if (op == BinaryOp::kPow && a.dtype() != b.dtype()) {
     // Mixed-type Pow (ONNX Pow-12+): computed in double, converted to the base's dtype.
     DispatchNumeric(a.dtype(), name, [&](auto ta) {

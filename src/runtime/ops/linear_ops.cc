@@ -139,7 +139,8 @@ class ConvOp final : public OpKernel {
     const ConvGeometry g = Geometry(x.shape(), w.shape());
     Shape y_shape = {g.batch, g.out_channels};
     y_shape.insert(y_shape.end(), g.out_size.begin(), g.out_size.end());
-    Tensor y(DType::kF32, y_shape);
+    // The kernel writes every output element (bias only when the reduction is empty).
+    Tensor y = Tensor::Uninitialized(DType::kF32, y_shape);
     conv->Run(g, x.data<float>(), y.data<float>(), act_, ctx.threads);
     return {y};
   }
@@ -374,7 +375,8 @@ class GemmOp final : public OpKernel {
       throw Error(node_.Describe() + ": inner dimensions differ: op(A) is " + std::to_string(m) +
                   "x" + std::to_string(k) + ", op(B) is " + std::to_string(kb) + "x" +
                   std::to_string(n));
-    Tensor y(DType::kF32, {m, n});
+    // The GEMM writes every element when the reduction is not empty.
+    Tensor y = k > 0 ? Tensor::Uninitialized(DType::kF32, {m, n}) : Tensor(DType::kF32, {m, n});
     float* yd = y.data<float>();
     GemmEpilogue epi;
     epi.alpha = alpha_;
@@ -472,7 +474,7 @@ class MatMulOp final : public OpKernel {
     Shape y_shape = batch;
     if (!a_vec) y_shape.push_back(m);
     if (!b_vec) y_shape.push_back(n);
-    Tensor y(DType::kF32, y_shape);
+    Tensor y = k > 0 ? Tensor::Uninitialized(DType::kF32, y_shape) : Tensor(DType::kF32, y_shape);
     const int64_t batches = NumElements(batch);
     if (batches == 0 || m == 0 || n == 0) return {y};
 

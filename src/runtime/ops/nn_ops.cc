@@ -100,7 +100,7 @@ class BatchNormOp final : public OpKernel {
     if (static_cast<int64_t>(a_.size()) != c)
       Fail(desc_, "scale/B/mean/var have " + std::to_string(a_.size()) + " values but X " +
                       ShapeToString(x.shape()) + " needs " + std::to_string(c));
-    Tensor y(DType::kF32, x.shape());
+    Tensor y = Tensor::Uninitialized(DType::kF32, x.shape());
     kernels::ChannelScaleShiftF32(n, c, s, x.data<float>(), a_.data(), b_.data(), y.data<float>(),
                                   ctx.threads);
     std::vector<Tensor> out{y};
@@ -309,7 +309,7 @@ class GlobalAveragePoolOp final : public OpKernel {
     y_shape[1] = x.shape()[1];
     int64_t plane = 1;
     for (int64_t a = 2; a < x.rank(); ++a) plane *= x.shape()[a];
-    Tensor y(DType::kF32, y_shape);
+    Tensor y = Tensor::Uninitialized(DType::kF32, y_shape);
     kernels::GlobalAveragePoolF32(y_shape[0] * y_shape[1], plane, x.data<float>(), y.data<float>(),
                                   ctx.threads);
     return {y};
@@ -344,7 +344,7 @@ class SoftmaxOp final : public OpKernel {
       else
         inner *= d;
     }
-    Tensor y(DType::kF32, x.shape());
+    Tensor y = Tensor::Uninitialized(DType::kF32, x.shape());
     kernels::SoftmaxF32(outer, len, inner, x.data<float>(), y.data<float>(), log_, ctx.threads);
     return {y};
   }
