@@ -17,6 +17,7 @@ Command AddRunCommand(CLI::App& root);      // cmd_run.cc
 Command AddEvalCommand(CLI::App& root);     // cmd_eval.cc
 Command AddBenchCommand(CLI::App& root);    // cmd_bench.cc
 Command AddFormatsCommand(CLI::App& root);  // cmd_formats.cc
+Command AddCalibrateCommand(CLI::App& root);  // cmd_calibrate.cc
 Command AddQuantizeCommand(CLI::App& root);  // cmd_quantize.cc
 
 }  // namespace qforge::cli

@@ -33,6 +33,7 @@ int Main(int argc, char** argv) {
       qforge::cli::AddInfoCommand(app),    qforge::cli::AddRunCommand(app),
       qforge::cli::AddEvalCommand(app),    qforge::cli::AddBenchCommand(app),
       qforge::cli::AddFormatsCommand(app),  qforge::cli::AddQuantizeCommand(app),
+      qforge::cli::AddCalibrateCommand(app),
   };
   try {
     app.parse(argc, argv);
