@@ -1,0 +1,180 @@
+// int8 add / multiply / average pooling: parameter setup, kernel choice by ISA, threads, and the
+// average-pooling loops (contract and no-clipping argument in qforge/kernels/qelementwise.h).
+#include "qforge/kernels/qelementwise.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/x86/qelementwise_avx2.h"
+#include "qforge/tensor/tensor.h"
+
+namespace qforge::kernels {
+
+namespace {
+
+void CheckScale(float s, const char* what) {
+  if (!(s > 0) || !std::isfinite(s))
+    throw Error(std::string("int8 kernels: scale ") + what + " must be finite and > 0, got " +
+                std::to_string(s));
+}
+
+numerics::FixedMultiplier Multiplier(double m) {
+  try {
+    return numerics::QuantizeMultiplier(m);
+  } catch (const std::exception& e) {
+    throw Error(std::string("int8 kernels: requantization multiplier: ") + e.what());
+  }
+}
+
+bool UseAvx2(Isa isa) { return isa != Isa::kScalar && IsaSupported(Isa::kAvx2); }
+
+int32_t Load(bool is_signed, const void* p, int64_t i) {
+  return is_signed ? static_cast<const int8_t*>(p)[i] : static_cast<const uint8_t*>(p)[i];
+}
+
+// Elements per parallel chunk of the element-wise kernels (a multiple of 8).
+constexpr int64_t kChunk = 1 << 14;
+
+}  // namespace
+
+QAddParams QAddParams::Make(float sa, int32_t za, float sb, int32_t zb, float sc, int32_t zc,
+                            int32_t qmin, int32_t qmax) {
+  CheckScale(sa, "A");
+  CheckScale(sb, "B");
+  CheckScale(sc, "C");
+  QAddParams p;
+  p.za = za;
+  p.zb = zb;
+  p.zc = zc;
+  p.qmin = qmin;
+  p.qmax = qmax;
+  const double smax = std::max(sa, sb);
+  // ka, kb in [0, 2^21]: the larger is exactly 2^21.
+  p.ka = static_cast<int32_t>(std::lround(double(sa) / smax * (1 << kQAddShift)));
+  p.kb = static_cast<int32_t>(std::lround(double(sb) / smax * (1 << kQAddShift)));
+  p.m = Multiplier(smax / double(1 << kQAddShift) / double(sc));
+  return p;
+}
+
+QMulParams QMulParams::Make(float sa, int32_t za, float sb, int32_t zb, float sc, int32_t zc,
+                            int32_t qmin, int32_t qmax) {
+  CheckScale(sa, "A");
+  CheckScale(sb, "B");
+  CheckScale(sc, "C");
+  QMulParams p;
+  p.za = za;
+  p.zb = zb;
+  p.zc = zc;
+  p.qmin = qmin;
+  p.qmax = qmax;
+  p.m = Multiplier(double(sa) * double(sb) / double(sc));
+  return p;
+}
+
+template <typename Params, typename Fn>
+void RunChunks(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
+               void* c, int64_t n, const Params& p, Fn fn) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int64_t i = k * kChunk, len = std::min(kChunk, n - i);
+    fn(is_signed, static_cast<const uint8_t*>(a) + i * a_step, a_step,
+       static_cast<const uint8_t*>(b) + i * b_step, b_step, static_cast<uint8_t*>(c) + i, len, p);
+  }
+}
+
+void QAdd(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
+          int64_t n, const QAddParams& p, Isa isa) {
+  RunChunks(is_signed, a, a_step, b, b_step, c, n, p,
+            UseAvx2(isa) ? &detail::QAdd__avx2 : &ref::QAdd);
+}
+
+void QMul(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
+          int64_t n, const QMulParams& p, Isa isa) {
+  RunChunks(is_signed, a, a_step, b, b_step, c, n, p,
+            UseAvx2(isa) ? &detail::QMul__avx2 : &ref::QMul);
+}
+
+void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, const void* x, void* y,
+                  int threads) {
+  CheckScale(p.x_scale, "X");
+  CheckScale(p.y_scale, "Y");
+  if (s.planes < 0 || s.in_h < 1 || s.in_w < 1 || s.out_h < 1 || s.out_w < 1 || s.kernel_h < 1 ||
+      s.kernel_w < 1 || s.stride_h < 1 || s.stride_w < 1 || s.pad_top < 0 || s.pad_left < 0 ||
+      s.pad_bottom < 0 || s.pad_right < 0)
+    throw Error("QAveragePool: sizes and strides must be positive and pads non-negative");
+  if (s.kernel_h * s.kernel_w > kMaxPoolWindow)
+    throw Error("QAveragePool: window of " + std::to_string(s.kernel_h * s.kernel_w) +
+                " taps exceeds " + std::to_string(kMaxPoolWindow));
+  // One multiplier per possible divisor 1..kH*kW: M = s_x / (s_y * count).
+  std::vector<numerics::FixedMultiplier> mult(s.kernel_h * s.kernel_w + 1);
+  for (size_t c = 1; c < mult.size(); ++c)
+    mult[c] = Multiplier(double(p.x_scale) / (double(p.y_scale) * double(c)));
+  // Every output window must cover an input tap (a window entirely in the padding has no
+  // ONNX value); the last output's window starts at (out - 1) * stride - pad.
+  if ((s.out_h - 1) * s.stride_h - s.pad_top >= s.in_h ||
+      (s.out_w - 1) * s.stride_w - s.pad_left >= s.in_w)
+    throw Error("QAveragePool: an output window lies entirely outside the input");
+  const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+#pragma omp parallel for schedule(static)                                                        \
+    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (s.planes * out_plane *        \
+                                                                       s.kernel_h * s.kernel_w > \
+                                                                   (1 << 16))
+  for (int64_t c = 0; c < s.planes; ++c) {
+    for (int64_t oh = 0; oh < s.out_h; ++oh) {
+      const int64_t h0 = oh * s.stride_h - s.pad_top;
+      const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + s.kernel_h, s.in_h);
+      const int64_t ph = std::min(h0 + s.kernel_h, s.in_h + s.pad_bottom) - h0;
+      for (int64_t ow = 0; ow < s.out_w; ++ow) {
+        const int64_t w0 = ow * s.stride_w - s.pad_left;
+        const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w0 + s.kernel_w, s.in_w);
+        const int64_t pw = std::min(w0 + s.kernel_w, s.in_w + s.pad_right) - w0;
+        // |sum| <= 255 * kH * kW <= 255 * 2^23 < 2^31.
+        int32_t sum = 0;
+        for (int64_t h = hs; h < he; ++h)
+          for (int64_t w = ws; w < we; ++w)
+            sum += Load(is_signed, x, c * in_plane + h * s.in_w + w) - p.zx;
+        const int64_t count = s.count_include_pad ? ph * pw : (he - hs) * (we - ws);
+        const int32_t q = numerics::Requantize(sum, mult[count], p.zy, p.qmin, p.qmax);
+        const int64_t o = c * out_plane + oh * s.out_w + ow;
+        if (is_signed)
+          static_cast<int8_t*>(y)[o] = static_cast<int8_t>(q);
+        else
+          static_cast<uint8_t*>(y)[o] = static_cast<uint8_t>(q);
+      }
+    }
+  }
+}
+
+void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolParams& p,
+                        const void* x, void* y, int threads, Isa isa) {
+  CheckScale(p.x_scale, "X");
+  CheckScale(p.y_scale, "Y");
+  if (hw < 1 || hw > kMaxPoolWindow)
+    throw Error("QGlobalAveragePool: plane of " + std::to_string(hw) + " elements (1.." +
+                std::to_string(kMaxPoolWindow) + " supported)");
+  if (!UseAvx2(isa)) {
+    ref::QGlobalAveragePool(is_signed, planes, hw, p, x, y);
+    return;
+  }
+  const numerics::FixedMultiplier m =
+      Multiplier(double(p.x_scale) / (double(p.y_scale) * double(hw)));
+#pragma omp parallel for schedule(static) \
+    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (planes * hw > (1 << 16))
+  for (int64_t c = 0; c < planes; ++c) {
+    // sum(x - zx) = sum(x) - zx * hw; |.| <= 255 * 2^23 < 2^31.
+    const int64_t sum =
+        detail::QSum__avx2(is_signed, static_cast<const uint8_t*>(x) + c * hw, hw) - p.zx * hw;
+    const int32_t q = numerics::Requantize(static_cast<int32_t>(sum), m, p.zy, p.qmin, p.qmax);
+    if (is_signed)
+      static_cast<int8_t*>(y)[c] = static_cast<int8_t>(q);
+    else
+      static_cast<uint8_t*>(y)[c] = static_cast<uint8_t>(q);
+  }
+}
+
+}  // namespace qforge::kernels

@@ -1,0 +1,18 @@
+// Internal: the AVX2 int8 element-wise and pooling kernels behind qforge/kernels/qelementwise.h
+// (defined in qelementwise__avx2.cc, chosen by qelementwise.cc).
+#pragma once
+
+#include <cstdint>
+
+#include "qforge/kernels/qelementwise.h"
+
+namespace qforge::kernels::detail {
+
+void QAdd__avx2(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
+                void* c, int64_t n, const QAddParams& p);
+void QMul__avx2(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
+                void* c, int64_t n, const QMulParams& p);
+// sum of the n codes at x (uint8 or int8), exact in 64 bits.
+int64_t QSum__avx2(bool is_signed, const void* x, int64_t n);
+
+}  // namespace qforge::kernels::detail
