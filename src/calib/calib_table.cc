@@ -70,23 +70,24 @@ class Reader {
   std::string what_;
 };
 
-json EntryToJson(const CalibEntry& e, size_t index, std::vector<std::string>& counts) {
-  json j = {{"tensor", e.tensor},
-            {"observer", e.observer},
-            {"range", {e.range_min, e.range_max}},
-            {"proposed",
-             {{"dtype", e.proposed_dtype},
-              {"symmetric", e.symmetric},
-              {"scale", e.scale},
-              {"zero_point", e.zero_point}}},
-            {"stats",
-             {{"count", e.stats.count},
-              {"nonfinite", e.stats.nonfinite},
-              {"min", e.stats.min},
-              {"max", e.stats.max},
-              {"mean", e.stats.mean},
-              {"std", e.stats.std}}},
-            {"batches", e.batches}};
+// Written with ordered_json: keys stay in the order below (format and version first).
+nlohmann::ordered_json EntryToJson(const CalibEntry& e, std::vector<std::string>& counts) {
+  nlohmann::ordered_json j = {{"tensor", e.tensor},
+                              {"observer", e.observer},
+                              {"range", {e.range_min, e.range_max}},
+                              {"proposed",
+                               {{"dtype", e.proposed_dtype},
+                                {"symmetric", e.symmetric},
+                                {"scale", e.scale},
+                                {"zero_point", e.zero_point}}},
+                              {"stats",
+                               {{"count", e.stats.count},
+                                {"nonfinite", e.stats.nonfinite},
+                                {"min", e.stats.min},
+                                {"max", e.stats.max},
+                                {"mean", e.stats.mean},
+                                {"std", e.stats.std}}},
+                              {"batches", e.batches}};
   if (!e.histogram.empty()) {
     // The counts go on one line (the placeholder is replaced after pretty-printing).
     counts.push_back(json(e.histogram.counts).dump());
@@ -94,7 +95,6 @@ json EntryToJson(const CalibEntry& e, size_t index, std::vector<std::string>& co
                       {"first_bin", e.histogram.first_bin},
                       {"counts", "@@counts" + std::to_string(counts.size() - 1) + "@@"}};
   }
-  (void)index;
   return j;
 }
 
@@ -173,17 +173,18 @@ const CalibEntry* CalibTable::Find(const std::string& tensor) const {
 
 std::string CalibTableToJson(const CalibTable& t) {
   std::vector<std::string> counts;
-  json tensors = json::array();
-  for (const auto& [name, e] : t.entries) tensors.push_back(EntryToJson(e, tensors.size(), counts));
-  json j = {{"format", kFormat},
-            {"version", t.version},
-            {"model", t.model},
-            {"method", t.method},
-            {"data", t.data},
-            {"samples", t.samples},
-            {"seed", t.seed},
-            {"options", {{"percentile", t.percentile}, {"momentum", t.momentum}, {"bins", t.bins}}},
-            {"tensors", tensors}};
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const auto& [name, e] : t.entries) tensors.push_back(EntryToJson(e, counts));
+  nlohmann::ordered_json j = {
+      {"format", kFormat},
+      {"version", t.version},
+      {"model", t.model},
+      {"method", t.method},
+      {"data", t.data},
+      {"samples", t.samples},
+      {"seed", t.seed},
+      {"options", {{"percentile", t.percentile}, {"momentum", t.momentum}, {"bins", t.bins}}},
+      {"tensors", tensors}};
   std::string text = j.dump(2);
   for (size_t i = 0; i < counts.size(); ++i) {
     const std::string key = "\"@@counts" + std::to_string(i) + "@@\"";
