@@ -18,6 +18,7 @@
 
 #include "qforge/kernels/elementwise.h"
 #include "qforge/kernels/qconv.h"
+#include "qforge/kernels/qelementwise.h"
 #include "qforge/kernels/qgemm.h"
 #include "qforge/kernels/transform.h"
 #include "qforge/numerics/dtypes.h"
@@ -670,8 +671,256 @@ std::vector<Tensor> RunDynamicQuantizeLinear(const ir::Node& n, std::span<const 
   return {y, Tensor::Scalar(scale), Tensor::Scalar(static_cast<uint8_t>(zp))};
 }
 
+// ---------------------------------------------------------------------------------------------
+// com.microsoft QLinearAdd / QLinearMul: C = quantize(dequantize(A) op dequantize(B)) with numpy
+// broadcasting. Inputs A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale,
+// C_zero_point?; A, B and C share one 8-bit type. Integer arithmetic: kernels/qelementwise.h.
+std::unique_ptr<OpKernel> MakeQLinearBinary(const OpInit& init, bool add) {
+  const ir::Node& n = init.node;
+  CheckArity(n, 7, 8, 1, 1);
+  return MakeLambdaOp([n, add](const OpContext&, std::span<const Tensor> in) {
+    const std::string desc = n.Describe();
+    const Tensor& a = Arg(in, 0, desc);
+    const Tensor& b = Arg(in, 3, desc);
+    Require8Bit(n, a, "A");
+    if (b.dtype() != a.dtype())
+      FailNode(n, "A and B must have the same type, got " + TypeText(a.dtype()) + " and " +
+                      TypeText(b.dtype()));
+    const DType t = a.dtype();
+    const float sa = ScalarScale(n, Arg(in, 1, desc), "A_scale");
+    const int32_t za = ScalarZp(n, Opt(in, 2), t, "A_zero_point");
+    const float sb = ScalarScale(n, Arg(in, 4, desc), "B_scale");
+    const int32_t zb = ScalarZp(n, Opt(in, 5), t, "B_zero_point");
+    const float sc = ScalarScale(n, Arg(in, 6, desc), "C_scale");
+    const int32_t zc = ScalarZp(n, Opt(in, 7), t, "C_zero_point");
+    Shape out_shape;
+    try {
+      out_shape = kernels::BroadcastShape(a.shape(), b.shape());
+    } catch (const Error& e) {
+      FailNode(n, e.what());
+    }
+    Tensor y(t, out_shape);
+    const int64_t total = y.numel();
+    if (total == 0) return std::vector<Tensor>{y};
+    // Same shape: element by element; a one-element operand: broadcast scalar; otherwise the
+    // operands are expanded to the output shape first.
+    auto operand = [&](const Tensor& x, int64_t& step) {
+      if (x.numel() == 1) {
+        step = 0;
+        return x;
+      }
+      step = 1;
+      return x.shape() == out_shape ? x : kernels::Expand(x, out_shape);
+    };
+    int64_t as = 1, bs = 1;
+    const Tensor ax = operand(a, as), bx = operand(b, bs);
+    const bool is_signed = t == DType::kI8;
+    if (add) {
+      kernels::QAdd(is_signed, ax.raw(), as, bx.raw(), bs, y.raw(), total,
+                    kernels::QAddParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)));
+    } else {
+      kernels::QMul(is_signed, ax.raw(), as, bx.raw(), bs, y.raw(), total,
+                    kernels::QMulParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)));
+    }
+    return std::vector<Tensor>{y};
+  });
+}
+
+// com.microsoft QLinearConcat: inputs Y_scale, Y_zero_point, then (X_i, X_i_scale,
+// X_i_zero_point) triples; attribute axis. Each input is requantized to Y's parameters,
+// y = Requantize(x - z_i, M_i = s_i / s_y, z_y) (copied when its parameters equal Y's), then
+// concatenated.
+std::unique_ptr<OpKernel> QLinearConcat(const OpInit& init) {
+  const ir::Node& n = init.node;
+  if (n.inputs.size() < 5 || (n.inputs.size() - 2) % 3 != 0)
+    FailNode(n, "expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " +
+                    std::to_string(n.inputs.size()) + " inputs");
+  CheckArity(n, 0, n.inputs.size(), 1, 1);
+  const int64_t axis = n.attr_int("axis");
+  return MakeLambdaOp([n, axis](const OpContext&, std::span<const Tensor> in) {
+    const std::string desc = n.Describe();
+    const size_t count = (in.size() - 2) / 3;
+    const float sy = ScalarScale(n, Arg(in, 0, desc), "Y_scale");
+    const Tensor& first = Arg(in, 2, desc);
+    Require8Bit(n, first, "X0");
+    const DType t = first.dtype();
+    const int32_t zy = ScalarZp(n, Arg(in, 1, desc), t, "Y_zero_point");
+    std::vector<Tensor> parts;
+    for (size_t i = 0; i < count; ++i) {
+      const Tensor& x = Arg(in, 2 + 3 * i, desc);
+      if (x.dtype() != t)
+        FailNode(n, "input " + std::to_string(i) + " has type " + TypeText(x.dtype()) +
+                        ", expected " + TypeText(t));
+      const float sx = ScalarScale(n, Arg(in, 3 + 3 * i, desc), "X_scale");
+      const int32_t zx = ScalarZp(n, Opt(in, 4 + 3 * i), t, "X_zero_point");
+      if (sx == sy && zx == zy) {
+        parts.push_back(x);
+        continue;
+      }
+      const FixedMultiplier m = Multipliers(n, 1.0, sx, {1.0f}, sy)[0];
+      Tensor r(t, x.shape());
+      for (int64_t j = 0; j < x.numel(); ++j) {
+        const int32_t v = static_cast<int32_t>(x.GetAsInt64(j)) - zx;  // |v| <= 255
+        const int32_t q = numerics::Requantize(v, m, zy, TypeMin(t), TypeMax(t));
+        if (t == DType::kI8)
+          r.data<int8_t>()[j] = static_cast<int8_t>(q);
+        else
+          r.data<uint8_t>()[j] = static_cast<uint8_t>(q);
+      }
+      parts.push_back(r);
+    }
+    const int64_t ax = NormalizeAxis(axis, first.rank(), desc);
+    for (const Tensor& p : parts) {
+      if (p.rank() != first.rank())
+        FailNode(n, "inputs must have the same rank, got " + ShapeToString(first.shape()) +
+                        " and " + ShapeToString(p.shape()));
+      for (int64_t d = 0; d < p.rank(); ++d)
+        if (d != ax && p.dim(d) != first.dim(d))
+          FailNode(n, "input shapes " + ShapeToString(first.shape()) + " and " +
+                          ShapeToString(p.shape()) + " differ outside axis " + std::to_string(ax));
+    }
+    return std::vector<Tensor>{kernels::Concat(parts, ax)};
+  });
+}
+
+// com.microsoft QLinearAveragePool (2-D, or 1-D as H = 1) and QLinearGlobalAveragePool: inputs
+// X, x_scale, x_zero_point?, y_scale, y_zero_point?; channels_last = 1 means NHWC. The window
+// sums (x - z_x) exactly and divides by the count through Requantize (M = s_x / (s_y count)).
+std::unique_ptr<OpKernel> MakeQLinearPool(const OpInit& init, bool global) {
+  const ir::Node& n = init.node;
+  CheckArity(n, 4, 5, 1, 1);
+  struct Attrs {
+    bool channels_last = false, ceil_mode = false, count_include_pad = false;
+    std::string auto_pad;
+    std::vector<int64_t> kernel, strides, pads;
+  } at;
+  at.channels_last = n.attr_int("channels_last", 0) != 0;
+  if (!global) {
+    at.auto_pad = n.attr_string("auto_pad", "NOTSET");
+    if (at.auto_pad != "NOTSET" && at.auto_pad != "VALID" && at.auto_pad != "SAME_UPPER" &&
+        at.auto_pad != "SAME_LOWER")
+      FailNode(n, "unknown auto_pad '" + at.auto_pad + "'");
+    at.ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+    at.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
+    at.kernel = n.attr_ints("kernel_shape");
+    at.strides = n.attr_ints("strides", {});
+    at.pads = n.attr_ints("pads", {});
+    if (at.kernel.empty() || at.kernel.size() > 2)
+      FailNode(n, "kernel_shape must have 1 or 2 values (1-D or 2-D pooling)");
+    for (int64_t k : at.kernel)
+      if (k < 1) FailNode(n, "kernel_shape must be >= 1");
+    for (int64_t s : at.strides)
+      if (s < 1) FailNode(n, "strides must be >= 1");
+    for (int64_t p : at.pads)
+      if (p < 0) FailNode(n, "pads must be >= 0");
+  }
+  return MakeLambdaOp([n, at, global](const OpContext& ctx, std::span<const Tensor> in) {
+    const std::string desc = n.Describe();
+    Tensor x = Arg(in, 0, desc);
+    Require8Bit(n, x, "X");
+    const DType t = x.dtype();
+    kernels::QPoolParams p;
+    p.x_scale = ScalarScale(n, Arg(in, 1, desc), "x_scale");
+    p.zx = ScalarZp(n, Opt(in, 2), t, "x_zero_point");
+    p.y_scale = ScalarScale(n, Arg(in, 3, desc), "y_scale");
+    p.zy = ScalarZp(n, Opt(in, 4), t, "y_zero_point");
+    p.qmin = TypeMin(t);
+    p.qmax = TypeMax(t);
+    const bool is_signed = t == DType::kI8;
+    if (x.rank() < 3) FailNode(n, "X must have rank >= 3, got " + ShapeToString(x.shape()));
+    // Work in channels-first layout.
+    std::vector<int64_t> to_first, to_last;
+    if (at.channels_last) {
+      to_first = {0, x.rank() - 1};
+      to_last = {0};
+      for (int64_t d = 1; d < x.rank() - 1; ++d) to_first.push_back(d);
+      for (int64_t d = 2; d < x.rank(); ++d) to_last.push_back(d);
+      to_last.push_back(1);
+      x = kernels::Transpose(x, to_first);
+    }
+    const int64_t planes = x.dim(0) * x.dim(1);
+    Tensor y;
+    if (global) {
+      int64_t hw = 1;
+      for (int64_t d = 2; d < x.rank(); ++d) hw *= x.dim(d);
+      Shape ys(x.rank(), 1);
+      ys[0] = x.dim(0);
+      ys[1] = x.dim(1);
+      y = Tensor(t, ys);
+      if (planes > 0)
+        kernels::QGlobalAveragePool(is_signed, planes, hw, p, x.raw(), y.raw(), ctx.threads);
+    } else {
+      const size_t r = at.kernel.size();
+      if (static_cast<size_t>(x.rank()) != r + 2)
+        FailNode(n, "X " + ShapeToString(x.shape()) + " does not match kernel_shape of " +
+                        std::to_string(r) + " values");
+      std::vector<int64_t> st = at.strides.empty() ? std::vector<int64_t>(r, 1) : at.strides;
+      std::vector<int64_t> pd = at.pads.empty() ? std::vector<int64_t>(2 * r, 0) : at.pads;
+      if (st.size() != r || pd.size() != 2 * r)
+        FailNode(n, "strides / pads do not match kernel_shape");
+      std::vector<int64_t> out(r);
+      for (size_t d = 0; d < r; ++d) {
+        const int64_t in_d = x.dim(2 + d), k = at.kernel[d], s = st[d];
+        if (at.auto_pad == "SAME_UPPER" || at.auto_pad == "SAME_LOWER") {
+          out[d] = (in_d + s - 1) / s;
+          const int64_t total = std::max<int64_t>(0, (out[d] - 1) * s + k - in_d);
+          pd[d] = at.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+          pd[d + r] = total - pd[d];
+        } else {
+          if (at.auto_pad == "VALID") pd[d] = pd[d + r] = 0;
+          const int64_t span = in_d + pd[d] + pd[d + r] - k;
+          if (span < 0) FailNode(n, "kernel is larger than the padded input");
+          out[d] = (at.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+          // ceil_mode: the last window must start inside the input or the left padding.
+          if (at.ceil_mode && (out[d] - 1) * s >= in_d + pd[d]) --out[d];
+        }
+      }
+      kernels::QPoolShape s;
+      s.planes = planes;
+      s.in_h = r == 2 ? x.dim(2) : 1;
+      s.in_w = x.dim(x.rank() - 1);
+      s.out_h = r == 2 ? out[0] : 1;
+      s.out_w = out[r - 1];
+      s.kernel_h = r == 2 ? at.kernel[0] : 1;
+      s.kernel_w = at.kernel[r - 1];
+      s.stride_h = r == 2 ? st[0] : 1;
+      s.stride_w = st[r - 1];
+      s.pad_top = r == 2 ? pd[0] : 0;
+      s.pad_bottom = r == 2 ? pd[2] : 0;
+      s.pad_left = r == 2 ? pd[1] : pd[0];
+      s.pad_right = r == 2 ? pd[3] : pd[1];
+      s.count_include_pad = at.count_include_pad;
+      Shape ys = {x.dim(0), x.dim(1)};
+      ys.insert(ys.end(), out.begin(), out.end());
+      y = Tensor(t, ys);
+      if (y.numel() > 0) {
+        try {
+          kernels::QAveragePool(is_signed, s, p, x.raw(), y.raw(), ctx.threads);
+        } catch (const Error& e) {
+          FailNode(n, e.what());
+        }
+      }
+    }
+    if (at.channels_last) y = kernels::Transpose(y, to_last);
+    return std::vector<Tensor>{y};
+  });
+}
+
 }  // namespace
 
+std::unique_ptr<OpKernel> MakeQLinearAdd(const OpInit& init) {
+  return MakeQLinearBinary(init, true);
+}
+std::unique_ptr<OpKernel> MakeQLinearMul(const OpInit& init) {
+  return MakeQLinearBinary(init, false);
+}
+std::unique_ptr<OpKernel> MakeQLinearConcat(const OpInit& init) { return QLinearConcat(init); }
+std::unique_ptr<OpKernel> MakeQLinearAveragePool(const OpInit& init) {
+  return MakeQLinearPool(init, false);
+}
+std::unique_ptr<OpKernel> MakeQLinearGlobalAveragePool(const OpInit& init) {
+  return MakeQLinearPool(init, true);
+}
 std::unique_ptr<OpKernel> MakeDynamicQuantizeLinear(const OpInit& init) {
   CheckArity(init.node, 1, 1, 3, 3);
   return MakeSimpleOp(init.node, RunDynamicQuantizeLinear);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "qforge/kernels/qelementwise.h"
 #include "qforge/numerics/dtypes.h"
 #include "qforge/numerics/requantize.h"
 #include "qforge/runtime/session.h"
@@ -565,6 +566,184 @@ TEST(DynamicQuantizeLinearOp, OnnxExamples) {
   const std::string err =
       OneNode("DynamicQuantizeLinear").In(Tensor::FromVector<int32_t>({1}, {1})).Error(3);
   EXPECT_NE(err.find("float32"), std::string::npos) << err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// com.microsoft QLinearAdd / QLinearMul / QLinearConcat / pooling.
+
+// Broadcast index of output element i into an operand of shape `s` (right-aligned).
+int64_t BroadcastIndex(int64_t i, const Shape& out, const Shape& s) {
+  int64_t idx = 0, stride = 1;
+  for (size_t d = 0; d < out.size(); ++d) {
+    const int64_t od = out[out.size() - 1 - d], coord = i % od;
+    i /= od;
+    if (d < s.size()) {
+      const int64_t sd = s[s.size() - 1 - d];
+      idx += (sd == 1 ? 0 : coord) * stride;
+      stride *= sd;
+    }
+  }
+  return idx;
+}
+
+TEST(QLinearAddMulOp, BroadcastingAgainstTheFormula) {
+  std::mt19937 rng(31);
+  const std::vector<std::pair<Shape, Shape>> shapes = {
+      {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {1, 3, 1, 1}},  {{7}, {}}, {{1}, {3, 9}},
+      {{4, 1, 6}, {5, 1}},          {{1, 64, 7, 7}, {1, 64, 7, 7}}};
+  for (const auto& [as, bs] : shapes) {
+    for (DType t : {DType::kU8, DType::kI8}) {
+      for (bool add : {true, false}) {
+        const Tensor a = Codes(t, as, rng), b = Codes(t, bs, rng);
+        const int za = t == DType::kI8 ? -3 : 125, zb = t == DType::kI8 ? 10 : 131;
+        const int zc = t == DType::kI8 ? 2 : 128;
+        // Scales with no simple ratios: round ones (0.02, 0.05) make exact ties common, where
+        // the float reference rounds half to even and Requantize half up.
+        const float sa = 0.0213f, sb = 0.0347f, sc = add ? 0.0519f : 0.0231f;
+        const Tensor y = OneNode(add ? "QLinearAdd" : "QLinearMul", "com.microsoft")
+                             .In(a)
+                             .In(Tensor::Scalar(sa))
+                             .In(Zp(t, za))
+                             .In(b)
+                             .In(Tensor::Scalar(sb))
+                             .In(Zp(t, zb))
+                             .In(Tensor::Scalar(sc))
+                             .In(Zp(t, zc))
+                             .Run1();
+        const Shape out = y.shape();
+        ASSERT_EQ(y.dtype(), t);
+        const int32_t lo = t == DType::kI8 ? -128 : 0, hi = t == DType::kI8 ? 127 : 255;
+        const kernels::QAddParams pa = kernels::QAddParams::Make(sa, za, sb, zb, sc, zc, lo, hi);
+        const kernels::QMulParams pm = kernels::QMulParams::Make(sa, za, sb, zb, sc, zc, lo, hi);
+        int off = 0;
+        for (int64_t i = 0; i < y.numel(); ++i) {
+          const int64_t av = a.GetAsInt64(BroadcastIndex(i, out, as)) - za;
+          const int64_t bv = b.GetAsInt64(BroadcastIndex(i, out, bs)) - zb;
+          const double real = add ? (sa * av + sb * bv) / sc : (sa * av) * (sb * bv) / sc;
+          const double fr = std::min<double>(hi, std::max<double>(lo, std::nearbyint(real) + zc));
+          const int32_t exact =
+              add ? numerics::Requantize(static_cast<int32_t>(av * pa.ka + bv * pa.kb), pa.m, zc,
+                                         lo, hi)
+                  : numerics::Requantize(static_cast<int32_t>(av * bv), pm.m, zc, lo, hi);
+          ASSERT_EQ(y.GetAsInt64(i), exact) << i;
+          ASSERT_LE(std::abs(y.GetAsInt64(i) - fr), 1) << i;
+          off += y.GetAsInt64(i) != fr;
+        }
+        EXPECT_LE(off, y.numel() / 50 + 1);
+      }
+    }
+  }
+  std::string err = OneNode("QLinearAdd", "com.microsoft")
+                        .In(Tensor::FromVector<uint8_t>({2}, {1, 2}))
+                        .In(Tensor::Scalar(1.0f))
+                        .In(Zp(DType::kU8, 0))
+                        .In(Tensor::FromVector<int8_t>({2}, {1, 2}))
+                        .In(Tensor::Scalar(1.0f))
+                        .In(Zp(DType::kI8, 0))
+                        .In(Tensor::Scalar(1.0f))
+                        .In(Zp(DType::kU8, 0))
+                        .Error();
+  EXPECT_NE(err.find("same type"), std::string::npos) << err;
+}
+
+TEST(QLinearConcatOp, RequantizesEachInput) {
+  const Tensor a = Tensor::FromVector<uint8_t>({1, 2}, {0, 200});
+  const Tensor b = Tensor::FromVector<uint8_t>({1, 3}, {10, 128, 255});
+  // Y: scale 0.5, zp 100. a: scale 0.25, zp 0 -> y = round(q / 2) + 100 (0 -> 100, 200 -> 200);
+  // b: same parameters as Y -> copied.
+  const Tensor y = OneNode("QLinearConcat", "com.microsoft")
+                       .In(Tensor::Scalar(0.5f))
+                       .In(Zp(DType::kU8, 100))
+                       .In(a)
+                       .In(Tensor::Scalar(0.25f))
+                       .In(Zp(DType::kU8, 0))
+                       .In(b)
+                       .In(Tensor::Scalar(0.5f))
+                       .In(Zp(DType::kU8, 100))
+                       .Attr("axis", int64_t{1})
+                       .Run1();
+  EXPECT_EQ(y.shape(), (Shape{1, 5}));
+  EXPECT_EQ(y.ToInt64Vector(), (std::vector<int64_t>{100, 200, 10, 128, 255}));
+  // int8 with a scale ratio of 3 and a saturating value.
+  const Tensor c = Tensor::FromVector<int8_t>({2, 1}, {-128, 50});
+  const Tensor yc = OneNode("QLinearConcat", "com.microsoft")
+                        .In(Tensor::Scalar(1.0f))
+                        .In(Zp(DType::kI8, 0))
+                        .In(c)
+                        .In(Tensor::Scalar(3.0f))
+                        .In(Zp(DType::kI8, 0))
+                        .In(Tensor::FromVector<int8_t>({2, 1}, {1, 2}))
+                        .In(Tensor::Scalar(1.0f))
+                        .In(Zp(DType::kI8, 0))
+                        .Attr("axis", int64_t{-1})
+                        .Run1();
+  EXPECT_EQ(yc.ToInt64Vector(), (std::vector<int64_t>{-128, 1, 127, 2}));
+  const std::string err = OneNode("QLinearConcat", "com.microsoft")
+                              .In(Tensor::Scalar(1.0f))
+                              .In(Zp(DType::kI8, 0))
+                              .In(c)
+                              .In(Tensor::Scalar(3.0f))
+                              .Error();
+  EXPECT_NE(err.find("triples"), std::string::npos) << err;
+}
+
+TEST(QLinearPoolOps, AverageAndGlobalAverage) {
+  // 1 x 1 x 3 x 3 uint8, zp 10, scales 1 -> 1: a 2x2 window, stride 1, no padding.
+  const Tensor x = Tensor::FromVector<uint8_t>({1, 1, 3, 3}, {10, 12, 14, 16, 18, 20, 22, 24, 27});
+  auto pool = [&](bool channels_last, const Tensor& in, int64_t include_pad,
+                  std::vector<int64_t> pads) {
+    return OneNode("QLinearAveragePool", "com.microsoft")
+        .In(in)
+        .In(Tensor::Scalar(1.0f))
+        .In(Zp(DType::kU8, 10))
+        .In(Tensor::Scalar(1.0f))
+        .In(Zp(DType::kU8, 10))
+        .Attr("kernel_shape", std::vector<int64_t>{2, 2})
+        .Attr("pads", pads)
+        .Attr("count_include_pad", include_pad)
+        .Attr("channels_last", int64_t{channels_last})
+        .Run1();
+  };
+  // Means of (x - 10): (0+2+6+8)/4 = 4, (2+4+8+10)/4 = 6, (6+8+12+14)/4 = 10, (8+10+14+17)/4 =
+  // 12.25 -> 12.
+  EXPECT_EQ(pool(false, x, 0, {0, 0, 0, 0}).ToInt64Vector(),
+            (std::vector<int64_t>{14, 16, 20, 22}));
+  // Padding 1 on top/left: the corner window holds one tap (0) -> 10; with count_include_pad the
+  // divisor is 4. Window (0,1): taps 0, 2 -> mean 1 (/2) or 0.5 -> round half up 1 (/4).
+  const Tensor p0 = pool(false, x, 0, {1, 1, 0, 0});
+  const Tensor p1 = pool(false, x, 1, {1, 1, 0, 0});
+  EXPECT_EQ(p0.shape(), (Shape{1, 1, 3, 3}));
+  EXPECT_EQ(p0.GetAsInt64(1), 11);
+  EXPECT_EQ(p1.GetAsInt64(1), 11);
+  EXPECT_EQ(p0.GetAsInt64(3), 13);  // taps 0, 6 -> 3
+  EXPECT_EQ(p1.GetAsInt64(3), 12);  // 6 / 4 = 1.5 -> 2
+  // channels_last: NHWC with 2 channels gives the NCHW result per channel.
+  Tensor nhwc(DType::kU8, {1, 3, 3, 2});
+  for (int64_t i = 0; i < 9; ++i) {
+    nhwc.data<uint8_t>()[2 * i] = x.data<uint8_t>()[i];
+    nhwc.data<uint8_t>()[2 * i + 1] = static_cast<uint8_t>(x.data<uint8_t>()[i] + 1);
+  }
+  const Tensor pl = pool(true, nhwc, 0, {0, 0, 0, 0});
+  EXPECT_EQ(pl.shape(), (Shape{1, 2, 2, 2}));
+  EXPECT_EQ(pl.ToInt64Vector(), (std::vector<int64_t>{14, 15, 16, 17, 20, 21, 22, 23}));
+  // Global: mean of (x - 10) = 73 / 9 = 8.11, at y scale 2 -> 4.06 -> 4.
+  const Tensor g = OneNode("QLinearGlobalAveragePool", "com.microsoft")
+                       .In(x)
+                       .In(Tensor::Scalar(1.0f))
+                       .In(Zp(DType::kU8, 10))
+                       .In(Tensor::Scalar(2.0f))
+                       .In(Zp(DType::kU8, 0))
+                       .Run1();
+  EXPECT_EQ(g.shape(), (Shape{1, 1, 1, 1}));
+  EXPECT_EQ(g.ToInt64Vector(), (std::vector<int64_t>{4}));
+  const std::string err = OneNode("QLinearAveragePool", "com.microsoft")
+                              .In(x)
+                              .In(Tensor::Scalar(1.0f))
+                              .In(Zp(DType::kU8, 10))
+                              .In(Tensor::Scalar(1.0f))
+                              .Attr("kernel_shape", std::vector<int64_t>{5, 5})
+                              .Error();
+  EXPECT_NE(err.find("larger"), std::string::npos) << err;
 }
 
 }  // namespace
