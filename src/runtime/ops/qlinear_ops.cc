@@ -18,6 +18,7 @@
 
 #include "qforge/kernels/elementwise.h"
 #include "qforge/kernels/qconv.h"
+#include "qforge/kernels/qdwconv.h"
 #include "qforge/kernels/qelementwise.h"
 #include "qforge/kernels/qgemm.h"
 #include "qforge/kernels/transform.h"
@@ -251,7 +252,13 @@ class QConvOp final : public OpKernel {
     }
     Tensor y(y_type, y_shape);
     if (y.numel() > 0) {
-      kernels::QConv(xin, p->weights.WithGeometry(s), out, y.raw(), ctx.threads);
+      if (kernels::QDepthwiseApplies(s)) {  // depthwise: the direct per-channel kernel
+        kernels::QDepthwiseConv(s, xin, p->codes.data(), p->zero_points.data(),
+                                static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
+                                ctx.threads);
+      } else {
+        kernels::QConv(xin, p->weights.WithGeometry(s), out, y.raw(), ctx.threads);
+      }
     }
     return {y};
   }
@@ -261,6 +268,8 @@ class QConvOp final : public OpKernel {
     int64_t rank = 2;  // spatial rank, 1 or 2
     int64_t out_channels = 0, in_per_group = 0, kh = 1, kw = 1;
     PackedQConvWeights weights;
+    std::vector<int8_t> codes;         // int8 weight codes (the depthwise kernel reads them)
+    std::vector<int32_t> zero_points;  // 1 or M, shifted like the codes
   };
 
   size_t kW() const { return qlinear_ ? 3 : 1; }
@@ -287,7 +296,7 @@ class QConvOp final : public OpKernel {
         kernel_shape_ != std::vector<int64_t>(w.shape().begin() + 2, w.shape().end()))
       FailNode(n, "kernel_shape " + ShapeToString(kernel_shape_) + " does not match the weight " +
                       ShapeToString(w.shape()));
-    const Int8Weights q = ToInt8Weights(n, w, wzp, p->out_channels, "w");
+    Int8Weights q = ToInt8Weights(n, w, wzp, p->out_channels, "w");
     // Pack for a nominal geometry (the kernel-sized input); Run supplies the real one.
     kernels::QConvShape s;
     s.in_channels = p->in_per_group * group_;
@@ -301,6 +310,10 @@ class QConvOp final : public OpKernel {
       p->weights = PackedQConvWeights::Pack(s, q.codes.data(), q.zero_points);
     } catch (const Error& e) {
       FailNode(n, e.what());
+    }
+    if (group_ > 1 && p->in_per_group == 1) {
+      p->codes = std::move(q.codes);
+      p->zero_points = std::move(q.zero_points);
     }
     return p;
   }
