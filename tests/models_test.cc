@@ -1,0 +1,106 @@
+// Bundled models vs ONNX Runtime: every models/NAME.onnx that has a models/NAME.ort_predictions.txt
+// (ONNX Runtime's class for each Fashion-MNIST test image, made by tools/ort/eval_fmnist.js) is
+// evaluated by `qforge eval` in fp32 on the first 1000 test images; the classes must be the same.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "qforge/data/fashion_mnist.h"
+
+namespace qforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kImages = 1000;
+
+// The qforge binary: $QFORGE_BIN, else <build>/src/cli/qforge (as in cli_test.cc).
+std::string QforgeBinary() {
+  if (const char* env = std::getenv("QFORGE_BIN")) return env;
+  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
+      .string();
+}
+
+fs::path ModelsDir() { return fs::path(__FILE__).parent_path().parent_path() / "models"; }
+
+// Bundled models with ONNX Runtime predictions, sorted by name.
+std::vector<std::string> BundledModels() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(ModelsDir())) {
+    if (e.path().extension() != ".onnx") continue;
+    const std::string name = e.path().stem().string();
+    if (fs::exists(ModelsDir() / (name + ".ort_predictions.txt"))) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The first `n` integers of a one-per-line predictions file (fewer if the file is shorter).
+std::vector<int> ReadPredictions(const fs::path& p, int n) {
+  std::ifstream in(p);
+  std::vector<int> out;
+  for (int v; static_cast<int>(out.size()) < n && in >> v;) out.push_back(v);
+  return out;
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(BundledModels, TheCnnAndTheIssueModelsAreThere) {
+  const std::vector<std::string> names = BundledModels();
+  for (const char* want : {"fmnist_cnn", "fmnist_mobilenetv2", "fmnist_mlp", "fmnist_vit"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
+        << "models/" << want << ".onnx or its .ort_predictions.txt is missing";
+}
+
+class BundledModelTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BundledModelTest, Fp32EvalMatchesOnnxRuntime) {
+  if (!fs::exists(std::string(data::kFashionMnistDir))) GTEST_SKIP() << "no Fashion-MNIST data";
+  ASSERT_TRUE(fs::exists(QforgeBinary())) << "qforge binary not found at " << QforgeBinary();
+  const std::string name = GetParam();
+  const std::vector<int> want =
+      ReadPredictions(ModelsDir() / (name + ".ort_predictions.txt"), kImages);
+  ASSERT_EQ(want.size(), static_cast<size_t>(kImages)) << name << ".ort_predictions.txt is short";
+
+  const fs::path dir =
+      fs::temp_directory_path() / ("qf_models_test_" + std::to_string(::getpid()) + "_" + name);
+  fs::create_directories(dir);
+  const fs::path pred = dir / "pred.txt", out = dir / "out.txt";
+  // Batch 64 does not divide 1000: the last, short batch is exercised too.
+  const std::string cmd =
+      "'" + QforgeBinary() + "' eval '" + (ModelsDir() / (name + ".onnx")).string() +
+      "' --data fashion-mnist --limit " + std::to_string(kImages) + " --batch 64 --predictions '" +
+      pred.string() + "' > '" + out.string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string log = ReadAll(out);
+  const std::vector<int> got = ReadPredictions(pred, kImages + 1);
+  fs::remove_all(dir);
+  ASSERT_EQ(rc, 0) << cmd << "\n" << log;
+  ASSERT_EQ(got.size(), static_cast<size_t>(kImages)) << log;
+  int mismatches = 0;
+  for (int i = 0; i < kImages; ++i) {
+    if (got[i] != want[i] && ++mismatches <= 10)
+      ADD_FAILURE() << name << ": test image " << i << ": qforge says " << got[i]
+                    << ", ONNX Runtime says " << want[i];
+  }
+  EXPECT_EQ(mismatches, 0) << name << ": " << mismatches << " of " << kImages
+                           << " predictions differ from ONNX Runtime";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, BundledModelTest, ::testing::ValuesIn(BundledModels()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace qforge
