@@ -29,6 +29,9 @@ namespace qforge::kernels {
 //               rounding of x / s)
 // fmt: uint8 or int8 (q is uint8_t / int8_t, row stride ldq >= K bytes). M x 1 "rows" of one
 // element and K = 0 are fine.
+// Each row is read twice: once for its range (vector min / max), once to quantize; the second
+// read hits the cache for rows of up to tens of thousands of floats. Quantizing needs the whole
+// row's range, so a strict single pass would have to buffer the row anyway.
 // NaN / Inf: a row containing NaN or +-Inf has no usable range; DynamicQuantizeRows throws
 // qforge::Error naming the row (the reference and the AVX2 path check the same way).
 void DynamicQuantizeRows(int64_t M, int64_t K, const float* x, int64_t ldx, numerics::IntFormat fmt,
