@@ -88,13 +88,21 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
       const int64_t base = (n * s.in_channels + c) * in_plane;
       for (int64_t h = 0; h < s.in_h; ++h) {
         int16_t* row = plane.data() + (h + s.pad_top) * row_len;
-        for (int64_t wi = 0; wi < s.in_w; ++wi) {
-          const int64_t col = wi + s.pad_left;
-          const int32_t v = x.is_signed
-                                ? static_cast<const int8_t*>(x.data)[base + h * s.in_w + wi]
-                                : static_cast<const uint8_t*>(x.data)[base + h * s.in_w + wi];
-          row[(col % s.stride_w) * phase_len + col / s.stride_w] =
-              static_cast<int16_t>(v - x.zero_point);  // |.| <= 255
+        const int64_t src = base + h * s.in_w;
+        // Phase f holds padded columns f, f + stride, ...; input column = padded - pad_left.
+        for (int64_t f = 0; f < s.stride_w; ++f) {
+          int16_t* dst = row + f * phase_len;
+          int64_t q = 0, wi = f - s.pad_left;
+          for (; wi < 0; wi += s.stride_w) ++q;  // left padding stays 0
+          if (x.is_signed) {
+            const int8_t* xs = static_cast<const int8_t*>(x.data) + src;
+            for (; wi < s.in_w; wi += s.stride_w, ++q)
+              dst[q] = static_cast<int16_t>(xs[wi] - x.zero_point);  // |.| <= 255
+          } else {
+            const uint8_t* xs = static_cast<const uint8_t*>(x.data) + src;
+            for (; wi < s.in_w; wi += s.stride_w, ++q)
+              dst[q] = static_cast<int16_t>(xs[wi] - x.zero_point);
+          }
         }
       }
       const detail::DwPlane dp{plane.data(), row_len, phase_len};

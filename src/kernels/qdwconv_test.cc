@@ -103,6 +103,25 @@ TEST(QDepthwiseConv, RandomShapesMatchReference) {
   EXPECT_EQ(done, 300);
 }
 
+TEST(QDepthwiseConv, RowLengthsAroundTheVectorWidth) {
+  // Output rows of 15, 16, 17, 31, 32, 33 (and half that at stride 2): whole and partial blocks.
+  std::mt19937 rng(9);
+  for (int64_t w : {15, 16, 17, 31, 32, 33}) {
+    for (int64_t stride : {1, 2}) {
+      QConvShape s;
+      s.in_channels = s.out_channels = s.group = 3;
+      s.in_h = 4;
+      s.in_w = w;
+      s.kernel_h = s.kernel_w = 3;
+      s.stride_h = s.stride_w = stride;
+      s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
+      const Data d = MakeData(s, rng);
+      Check(s, d, true, 3, QGemmOutputKind::kInt8, true, "w=" + std::to_string(w));
+      Check(s, d, false, 0, QGemmOutputKind::kInt32, true, "w=" + std::to_string(w));
+    }
+  }
+}
+
 TEST(QDepthwiseConv, MobileNetV2Layers) {
   std::mt19937 rng(2);
   // (channels, input size, stride) of MobileNetV2's 3x3 depthwise layers at 224x224, pad 1.

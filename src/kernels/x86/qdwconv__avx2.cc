@@ -8,6 +8,9 @@
 // with vpaddd (modulo 2^32), like the scalar kernel and QGemm. Requantization: requant8_avx2.h.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "kernels/x86/qdwconv_avx2.h"
 #include "kernels/x86/requant8_avx2.h"
 
@@ -33,8 +36,9 @@ void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv,
   const __m256i vb = _mm256_set1_epi32(bias);
   for (int64_t oh = 0; oh < oh_n; ++oh) {
     const int16_t* row = p.data + oh * s.stride_h * p.row_len;
-    int64_t ow = 0;
-    for (; ow + 16 <= ow_n; ow += 16) {
+    // Blocks of 16 outputs; the last block may be partial: its extra lanes read inside the
+    // plane's slack (the caller allocates 16 int16 past the plane) and are not stored.
+    for (int64_t ow = 0; ow < ow_n; ow += 16) {
       __m256i a0 = vb, a1 = vb;
       for (int64_t t = 0; t < taps; ++t) {
         const int16_t* r = row + tap_off(t) + ow;
@@ -45,24 +49,19 @@ void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv,
         a1 = _mm256_add_epi32(
             a1, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(x, 1)), w));
       }
-      const int64_t idx = oh * ow_n + ow;
+      const int64_t idx = oh * ow_n + ow, valid = std::min<int64_t>(16, ow_n - ow);
       if (q8) {
-        StoreBytes8(static_cast<uint8_t*>(y) + idx, rq(a0));
-        StoreBytes8(static_cast<uint8_t*>(y) + idx + 8, rq(a1));
+        alignas(16) uint8_t buf[16];
+        uint8_t* dst = valid == 16 ? static_cast<uint8_t*>(y) + idx : buf;
+        StoreBytes8(dst, rq(a0));
+        StoreBytes8(dst + 8, rq(a1));
+        if (valid < 16) std::memcpy(static_cast<uint8_t*>(y) + idx, buf, valid);
       } else {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<int32_t*>(y) + idx), a0);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<int32_t*>(y) + idx + 8), a1);
-      }
-    }
-    for (; ow < ow_n; ++ow) {  // the row's tail, scalar
-      uint32_t acc = static_cast<uint32_t>(bias);
-      for (int64_t t = 0; t < taps; ++t) acc += static_cast<uint32_t>(row[tap_off(t) + ow] * wv[t]);
-      const int64_t idx = oh * ow_n + ow;
-      if (q8) {
-        static_cast<uint8_t*>(y)[idx] = static_cast<uint8_t>(
-            numerics::Requantize(static_cast<int32_t>(acc), o.mult, o.zero_point, o.qmin, o.qmax));
-      } else {
-        static_cast<int32_t*>(y)[idx] = static_cast<int32_t>(acc);
+        alignas(32) int32_t buf[16];
+        int32_t* dst = valid == 16 ? static_cast<int32_t*>(y) + idx : buf;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), a0);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8), a1);
+        if (valid < 16) std::memcpy(static_cast<int32_t*>(y) + idx, buf, valid * 4);
       }
     }
   }
