@@ -12,6 +12,7 @@
 #include "qforge/kernels/pool.h"
 #include "qforge/kernels/resize.h"
 #include "qforge/kernels/softmax.h"
+#include "qforge/kernels/transform.h"
 #include "runtime/op_kernel.h"
 
 namespace qforge::runtime {
@@ -508,7 +509,12 @@ class ResizeOp final : public OpKernel {
   }
 
   std::vector<Tensor> Run(const OpContext&, std::span<const Tensor> in) override {
-    const Tensor& x = Input(desc_, in, 0, "X");
+    const Tensor& x_in = Input(desc_, in, 0, "X");
+    // 8-bit codes (the integer path): nearest only selects elements, so it runs on the exactly
+    // converted fp32 values and converts the result back (exact).
+    const bool q8 = (x_in.dtype() == DType::kU8 || x_in.dtype() == DType::kI8) &&
+                    p_.mode == kernels::ResizeMode::kNearest;
+    const Tensor x = q8 ? kernels::Cast(x_in, DType::kF32) : x_in;
     RequireDType(desc_, x, DType::kF32, "X");
     const int64_t rank = x.rank();
     const bool v10 = opset_ > 0 && opset_ < 11;
@@ -605,7 +611,8 @@ class ResizeOp final : public OpKernel {
           if (out_shape[a] < 0) Fail(desc_, "roi end is before roi start");
         }
     }
-    return {kernels::ResizeRef(x, out_shape, p)};
+    Tensor y = kernels::ResizeRef(x, out_shape, p);
+    return {q8 ? kernels::Cast(y, x_in.dtype()) : y};
   }
 
  private:

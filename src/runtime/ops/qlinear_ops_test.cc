@@ -746,5 +746,70 @@ TEST(QLinearPoolOps, AverageAndGlobalAverage) {
   EXPECT_NE(err.find("larger"), std::string::npos) << err;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The data-movement and pooling ops the integer path runs on 8-bit tensors between QLinear ops.
+
+TEST(Int8Tensors, DataMovementAndPoolingOpsAreDtypeGeneric) {
+  for (DType t : {DType::kU8, DType::kI8}) {
+    const std::string tn(DTypeName(t));
+    Tensor x(t, {1, 2, 2, 3});
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (t == DType::kI8)
+        x.data<int8_t>()[i] = static_cast<int8_t>(i * 21 - 120);
+      else
+        x.data<uint8_t>()[i] = static_cast<uint8_t>(i * 21);
+    }
+    const std::vector<int64_t> xv = x.ToInt64Vector();
+    auto i64 = [](std::vector<int64_t> v) {
+      return Tensor::FromVector<int64_t>({static_cast<int64_t>(v.size())}, v);
+    };
+    auto same_values = [&](const Tensor& y, const std::string& op) {
+      EXPECT_EQ(y.dtype(), t) << op << " " << tn;
+      EXPECT_EQ(y.ToInt64Vector(), xv) << op << " " << tn;
+    };
+    same_values(OneNode("Reshape").In(x).In(i64({2, 6}), true).Run1(), "Reshape");
+    same_values(OneNode("Flatten").In(x).Attr("axis", int64_t{1}).Run1(), "Flatten");
+    same_values(OneNode("Squeeze").In(x).In(i64({0}), true).Run1(), "Squeeze");
+    same_values(OneNode("Unsqueeze").In(x).In(i64({0}), true).Run1(), "Unsqueeze");
+    const Tensor tr =
+        OneNode("Transpose").In(x).Attr("perm", std::vector<int64_t>{0, 2, 3, 1}).Run1();
+    EXPECT_EQ(tr.dtype(), t);
+    EXPECT_EQ(tr.GetAsInt64(1), xv[6]) << tn;  // (0, 0, 0, 1) <- (0, 1, 0, 0)
+    const Tensor cc = OneNode("Concat").In(x).In(x).Attr("axis", int64_t{1}).Run1();
+    EXPECT_EQ(cc.shape(), (Shape{1, 4, 2, 3}));
+    EXPECT_EQ(cc.GetAsInt64(12), xv[0]) << tn;
+    const Tensor sl =
+        OneNode("Slice").In(x).In(i64({1}), true).In(i64({2}), true).In(i64({1}), true).Run1();
+    EXPECT_EQ(sl.ToInt64Vector(), std::vector<int64_t>(xv.begin() + 6, xv.end())) << tn;
+    const Tensor ga = OneNode("Gather").In(x).In(i64({1}), true).Attr("axis", int64_t{1}).Run1();
+    EXPECT_EQ(ga.ToInt64Vector(), std::vector<int64_t>(xv.begin() + 6, xv.end())) << tn;
+    const Tensor mp = OneNode("MaxPool")
+                          .In(x)
+                          .Attr("kernel_shape", std::vector<int64_t>{2, 2})
+                          .Attr("strides", std::vector<int64_t>{1, 1})
+                          .Run1();
+    EXPECT_EQ(mp.dtype(), t);
+    EXPECT_EQ(mp.ToInt64Vector(), (std::vector<int64_t>{xv[4], xv[5], xv[10], xv[11]})) << tn;
+    const Tensor rs = OneNode("Resize")
+                          .In(x)
+                          .Skip()
+                          .In(Tensor::FromVector<float>({4}, {1, 1, 2, 2}), true)
+                          .Attr("mode", std::string("nearest"))
+                          .Run1();
+    EXPECT_EQ(rs.dtype(), t);
+    EXPECT_EQ(rs.shape(), (Shape{1, 2, 4, 6}));
+    EXPECT_EQ(rs.GetAsInt64(7), xv[0]) << tn;  // row 1, col 1 <- (0, 0)
+    if (t == DType::kI8) {
+      const Tensor cl = OneNode("Clip")
+                            .In(x)
+                            .In(Tensor::Scalar<int8_t>(-10), true)
+                            .In(Tensor::Scalar<int8_t>(50), true)
+                            .Run1();
+      for (int64_t i = 0; i < cl.numel(); ++i)
+        EXPECT_EQ(cl.GetAsInt64(i), std::clamp<int64_t>(xv[i], -10, 50));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qforge::runtime
