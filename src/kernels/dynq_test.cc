@@ -403,7 +403,11 @@ TEST(Int4Gemm, Avx2MatchesReferenceBitForBit) {
     }
   }
   CheckInt4(3, 24, 4096, 128, true, true, true, rng);
-  for (int64_t gs : {32, 128}) CheckInt4(2, 11, 256, gs, false, false, true, rng, /*extreme=*/true);
+  CheckInt4(2, 17, 4096 + 32, 32, false, true, true, rng);  // odd group count at a real size
+  for (int64_t gs : {32, 64, 128}) {
+    CheckInt4(2, 11, 256, gs, false, false, true, rng, /*extreme=*/true);
+    CheckInt4(1, 8, 3 * gs, gs, true, false, false, rng, /*extreme=*/true);
+  }
 }
 
 TEST(Int4Gemm, RejectsBadArguments) {

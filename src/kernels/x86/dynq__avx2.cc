@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/x86/dynq_ukernel.h"
 
@@ -151,36 +152,73 @@ namespace {
 
 constexpr int kRows = 8;  // output columns n computed together (one ymm of results)
 
-// Sum of 32 products c[j] * xq[j] (c in [0, 15], xq in [-127, 127]) of one block, as 16 int16
-// pair sums: vpmaddubsw's pair sums are at most 2 * 15 * 127 = 3810 in magnitude, and a group
-// adds at most 4 blocks (group size <= 128): |sum| <= 15240 < 2^15, so vpmaddubsw and the int16
-// adds never saturate.
-inline __m256i BlockDot(const uint8_t* codes16, __m256i xq32) {
+// Dot products of 32 codes with 32 activations, as 8 int32 lanes that sum to the dot.
+// The codes c are in [0, 15] and the activations in [-127, 127]: vpmaddubsw's pair sums are at
+// most 2 * 15 * 127 = 3810 in magnitude, so it never saturates (nor does adding two of them in
+// int16: 7620 < 2^15); vpmaddwd widens to int32 exactly.
+//
+// SingleDot: one block (16 bytes of codes), x32 = the block's activations in natural order.
+inline __m256i SingleDot(const uint8_t* codes16, __m256i x32, __m256i ones16) {
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes16));
   const __m128i mask = _mm_set1_epi8(0x0F);
   const __m128i lo = _mm_and_si128(bytes, mask);                     // k0 + 0..15
   const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);  // k0 + 16..31
-  return _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), xq32);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), x32), ones16);
 }
 
-// [sum(v0), ..., sum(v7)] of eight int32 vectors.
-inline __m256i HorizontalSums8(const __m256i v[8]) {
+// PairDot: two consecutive blocks (32 bytes of codes) at once; the activations in pair order
+// (see PairOrderActivations): xlo = [block A k 0..15 | block B k 0..15], xhi = the k 16..31
+// halves. Lanes 0-3 then sum to block A's dot, lanes 4-7 to block B's.
+inline __m256i PairDot(const uint8_t* codes32, __m256i xlo, __m256i xhi, __m256i ones16) {
+  const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes32));
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_and_si256(bytes, mask);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+  return _mm256_madd_epi16(
+      _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)), ones16);
+}
+
+// Eight vectors v[r] = [first part (4 lanes) | second part (4 lanes)]: *first[r] = sum of v[r]'s
+// first part, *second[r] = sum of its second part.
+inline void HorizontalSums8Split(const __m256i v[kRows], __m256i* first, __m256i* second) {
   const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
   const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-  const __m256i a = _mm256_hadd_epi32(h01, h23);  // [r0..r3 low halves | r0..r3 high halves]
-  const __m256i b = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                          _mm256_permute2x128_si256(a, b, 0x31));
+  const __m256i a = _mm256_hadd_epi32(h01, h23);  // [r0..r3 first | r0..r3 second]
+  const __m256i b = _mm256_hadd_epi32(h45, h67);  // [r4..r7 first | r4..r7 second]
+  *first = _mm256_permute2x128_si256(a, b, 0x20);
+  *second = _mm256_permute2x128_si256(a, b, 0x31);
+}
+
+// [sum(v[0]), ..., sum(v[7])].
+inline __m256i HorizontalSums8(const __m256i v[kRows]) {
+  __m256i first, second;
+  HorizontalSums8Split(v, &first, &second);
+  return _mm256_add_epi32(first, second);
+}
+
+// Reorders one row of activations for PairDot: each 64 (two blocks) becomes
+// [0..15, 32..47, 16..31, 48..63]; a last odd block stays in natural order.
+void PairOrderActivations(const int8_t* x, int64_t K, int8_t* out) {
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k + 32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k), _mm256_permute2x128_si256(a, b, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k + 32),
+                        _mm256_permute2x128_si256(a, b, 0x31));
+  }
+  std::memcpy(out + k, x + k, static_cast<size_t>(K - k));
 }
 
 }  // namespace
 
 void Int4Gemm__avx2(int64_t M, const int8_t* xq, int64_t ldxq, const float* sx, const int32_t* xsum,
                     const Int4Weights& w, const float* bias, float* y, int64_t ldy) {
-  const int64_t N = w.N, K = w.K, G = w.groups(), gs = w.group_size;
-  const int64_t blocks_per_group = gs / kInt4Block, row_bytes = K / 2;
+  const int64_t N = w.N, K = w.K, G = w.groups(), gs = w.group_size, row_bytes = K / 2;
   const bool fp16 = !w.scales_fp16.empty();
   const __m256i ones16 = _mm256_set1_epi16(1);
+  std::vector<int8_t> xp(static_cast<size_t>(M * K));
+  for (int64_t m = 0; m < M; ++m) PairOrderActivations(xq + m * ldxq, K, xp.data() + m * K);
   for (int64_t n0 = 0; n0 < N; n0 += kRows) {
     const int valid = static_cast<int>(std::min<int64_t>(kRows, N - n0));
     // Rows past N repeat row N-1 (computed, never stored); scales / zero points of a partial
@@ -189,24 +227,14 @@ void Int4Gemm__avx2(int64_t M, const int8_t* xq, int64_t ldxq, const float* sx, 
     for (int r = 0; r < kRows; ++r)
       rows[r] = w.packed.data() + (n0 + std::min(r, valid - 1)) * row_bytes;
     for (int64_t m = 0; m < M; ++m) {
-      const int8_t* xr = xq + m * ldxq;
+      const int8_t* xr = xp.data() + m * K;
       __m256 acc = _mm256_setzero_ps();
-      for (int64_t g = 0; g < G; ++g) {
-        __m256i part[kRows];
-        for (int r = 0; r < kRows; ++r) part[r] = _mm256_setzero_si256();
-        for (int64_t b = 0; b < blocks_per_group; ++b) {
-          const int64_t blk = g * blocks_per_group + b;
-          const __m256i x32 =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + blk * kInt4Block));
-          for (int r = 0; r < kRows; ++r)
-            part[r] = _mm256_add_epi16(part[r], BlockDot(rows[r] + blk * 16, x32));
-        }
-        for (int r = 0; r < kRows; ++r) part[r] = _mm256_madd_epi16(part[r], ones16);
-        __m256i dot = HorizontalSums8(part);  // sum_k xq * c, per row
-        // Scales and zero points of rows n0..n0+7 at group g ([G][N] layout: contiguous).
+      // acc = acc + float(sum_k xq * (c - z)) * s for group g, in increasing g (the reference's
+      // order). dot = sum_k xq * c per row; |isum| <= 128 * 127 * 15 < 2^18.
+      auto add_group = [&](int64_t g, __m256i dot) {
         __m256 s;
         __m256i z;
-        if (valid == kRows) {
+        if (valid == kRows) {  // [G][N] layout: rows n0..n0+7 of group g are contiguous
           s = fp16 ? _mm256_cvtph_ps(_mm_loadu_si128(
                          reinterpret_cast<const __m128i*>(w.scales_fp16.data() + g * N + n0)))
                    : _mm256_loadu_ps(w.scales.data() + g * N + n0);
@@ -224,22 +252,53 @@ void Int4Gemm__avx2(int64_t M, const int8_t* xq, int64_t ldxq, const float* sx, 
           s = _mm256_load_ps(sb);
           z = _mm256_load_si256(reinterpret_cast<const __m256i*>(zb));
         }
-        // isum = sum_k xq * (c - z) = dot - z * sum_k xq; |isum| <= 128 * 127 * 15 < 2^18.
         dot = _mm256_sub_epi32(dot, _mm256_mullo_epi32(z, _mm256_set1_epi32(xsum[m * G + g])));
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(dot), s));
+      };
+      __m256i v[kRows];
+      if (gs == kInt4Block) {  // a pair of blocks is a pair of groups
+        int64_t g = 0;
+        for (; g + 2 <= G; g += 2) {
+          const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + g * 32));
+          const __m256i xhi =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + g * 32 + 32));
+          for (int r = 0; r < kRows; ++r) v[r] = PairDot(rows[r] + g * 16, xlo, xhi, ones16);
+          __m256i first, second;
+          HorizontalSums8Split(v, &first, &second);
+          add_group(g, first);
+          add_group(g + 1, second);
+        }
+        if (g < G) {  // odd number of groups: the last block alone
+          const __m256i x32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + g * 32));
+          for (int r = 0; r < kRows; ++r) v[r] = SingleDot(rows[r] + g * 16, x32, ones16);
+          add_group(g, HorizontalSums8(v));
+        }
+      } else {  // 64 or 128: one or two pairs per group
+        const int64_t pairs = gs / 64;
+        for (int64_t g = 0; g < G; ++g) {
+          for (int r = 0; r < kRows; ++r) v[r] = _mm256_setzero_si256();
+          for (int64_t p = g * pairs; p < (g + 1) * pairs; ++p) {
+            const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + p * 64));
+            const __m256i xhi =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + p * 64 + 32));
+            for (int r = 0; r < kRows; ++r)
+              v[r] = _mm256_add_epi32(v[r], PairDot(rows[r] + p * 32, xlo, xhi, ones16));
+          }
+          add_group(g, HorizontalSums8(v));
+        }
       }
-      __m256 v = _mm256_mul_ps(acc, _mm256_set1_ps(sx[m]));
-      alignas(32) float out[kRows];
+      __m256 out = _mm256_mul_ps(acc, _mm256_set1_ps(sx[m]));
       if (bias) {
         alignas(32) float bb[kRows] = {};
         for (int r = 0; r < valid; ++r) bb[r] = bias[n0 + r];
-        v = _mm256_add_ps(v, _mm256_load_ps(bb));
+        out = _mm256_add_ps(out, _mm256_load_ps(bb));
       }
       if (valid == kRows) {
-        _mm256_storeu_ps(y + m * ldy + n0, v);
+        _mm256_storeu_ps(y + m * ldy + n0, out);
       } else {
-        _mm256_store_ps(out, v);
-        for (int r = 0; r < valid; ++r) y[m * ldy + n0 + r] = out[r];
+        alignas(32) float tmp[kRows];
+        _mm256_store_ps(tmp, out);
+        for (int r = 0; r < valid; ++r) y[m * ldy + n0 + r] = tmp[r];
       }
     }
   }
