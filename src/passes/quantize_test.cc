@@ -335,3 +335,153 @@ TEST(MeasureActivationErrors, ReportsEveryQuantizedActivation) {
 
 }  // namespace
 }  // namespace qforge::passes
+
+namespace qforge::passes {
+namespace {
+
+// Every quantizable op kind in one graph: depthwise Conv + Clip (ReLU6), ConvTranspose,
+// AveragePool, 1x1 Conv, Add, Mul by a constant, Concat, Resize (nearest), Transpose,
+// GlobalAveragePool, Reshape, MatMul with constant weights.
+ir::Graph AllOps() {
+  ir::Graph g;
+  g.name = "all";
+  g.opset_imports[""] = 13;
+  g.inputs.push_back(
+      {"x",
+       DType::kF32,
+       true,
+       {ir::Dim::Known(2), ir::Dim::Known(4), ir::Dim::Known(6), ir::Dim::Known(6)}});
+  g.initializers["wd"] = Random({4, 1, 3, 3}, 31, -0.6f, 0.6f);
+  g.initializers["bd"] = Random({4}, 32, -0.1f, 0.1f);
+  g.initializers["wt"] = Random({4, 2, 2, 2}, 33, -0.5f, 0.5f);
+  g.initializers["bt"] = Random({2}, 34, -0.1f, 0.1f);
+  g.initializers["w1"] = Random({2, 4, 1, 1}, 35, -0.7f, 0.7f);
+  g.initializers["k"] = Random({1, 2, 1, 1}, 36, 0.5f, 1.5f);
+  g.initializers["lo"] = Tensor::Scalar<float>(0.0f);
+  g.initializers["hi"] = Tensor::Scalar<float>(0.6f);
+  g.initializers["scales"] = Tensor::FromVector<float>({4}, {1, 1, 2, 2});
+  g.initializers["shape"] = Tensor::FromVector<int64_t>({2}, {2, 4});
+  g.initializers["wm"] = Random({4, 3}, 37, -1.0f, 1.0f);
+  ir::Node dw = N("Conv", {"x", "wd", "bd"}, {"d"}, "dw");
+  dw.attrs["group"] = int64_t{4};
+  dw.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  g.nodes.push_back(dw);
+  g.nodes.push_back(N("Clip", {"d", "lo", "hi"}, {"c1"}, "relu6"));
+  ir::Node ct = N("ConvTranspose", {"c1", "wt", "bt"}, {"ct"}, "deconv");
+  ct.attrs["strides"] = std::vector<int64_t>{2, 2};
+  g.nodes.push_back(ct);
+  ir::Node ap = N("AveragePool", {"ct"}, {"ap"}, "avgpool");
+  ap.attrs["kernel_shape"] = std::vector<int64_t>{2, 2};
+  ap.attrs["strides"] = std::vector<int64_t>{2, 2};
+  g.nodes.push_back(ap);
+  g.nodes.push_back(N("Conv", {"c1", "w1"}, {"c2"}, "pw"));
+  g.nodes.push_back(N("Add", {"ap", "c2"}, {"a"}, "add"));
+  g.nodes.push_back(N("Mul", {"a", "k"}, {"m"}, "mul"));
+  ir::Node cat = N("Concat", {"m", "c2"}, {"cat"}, "concat");
+  cat.attrs["axis"] = int64_t{1};
+  g.nodes.push_back(cat);
+  g.nodes.push_back(N("Resize", {"cat", "", "scales"}, {"rs"}, "resize"));
+  ir::Node tr = N("Transpose", {"rs"}, {"tr"}, "transpose");
+  tr.attrs["perm"] = std::vector<int64_t>{0, 1, 3, 2};
+  g.nodes.push_back(tr);
+  g.nodes.push_back(N("GlobalAveragePool", {"tr"}, {"gap"}, "gap"));
+  g.nodes.push_back(N("Reshape", {"gap", "shape"}, {"flat"}, "reshape"));
+  g.nodes.push_back(N("MatMul", {"flat", "wm"}, {"y"}, "matmul"));
+  g.outputs.push_back({"y", DType::kF32, true, {ir::Dim::Known(2), ir::Dim::Known(3)}});
+  return g;
+}
+
+std::map<std::string, Tensor> AllOpsFeeds(uint32_t seed) {
+  return {{"x", Random({2, 4, 6, 6}, seed, -1.0f, 1.0f)}};
+}
+
+calib::CalibTable CalibrateAllOps(const ir::Graph& g) {
+  calib::CalibTable t;
+  runtime::Session s(g);
+  auto add = [&](const std::string& name, const Tensor& v) {
+    if (v.dtype() != DType::kF32) return;
+    calib::CalibEntry& e = t.entries[name];
+    e.tensor = name;
+    for (float f : v.span<float>()) {
+      e.range_min = std::min<double>(e.range_min, f);
+      e.range_max = std::max<double>(e.range_max, f);
+    }
+  };
+  for (uint32_t b = 0; b < 4; ++b) {
+    auto feeds = AllOpsFeeds(200 + b);
+    add("x", feeds.at("x"));
+    auto out = s.Run(feeds, [&](const ir::Node& n, const std::vector<Tensor>& outs) {
+      for (size_t k = 0; k < outs.size(); ++k) add(n.outputs[k], outs[k]);
+    });
+    for (const auto& [n, v] : out) add(n, v);
+  }
+  return t;
+}
+
+TEST(QuantizeStatic, QuantizesEveryOpKindAndLowersWhatTheRuntimeHas) {
+  const ir::Graph g = AllOps();
+  const QuantizeResult r = QuantizeStatic(g, CalibrateAllOps(g));
+  ASSERT_TRUE(ir::Verify(r.graph).empty());
+  for (const auto& d : r.nodes) EXPECT_TRUE(d.quantized) << d.node << ": " << d.reason;
+  // Depthwise: one scale per output channel; ConvTranspose (group 1): per axis 1.
+  EXPECT_EQ(r.graph.initializers.at("wd_scale").shape(), Shape{4});
+  EXPECT_EQ(r.graph.initializers.at("wt_scale").shape(), Shape{2});
+  EXPECT_EQ(r.graph.initializers.at("bt_scale").shape(), Shape{2});
+  EXPECT_EQ(r.graph.initializers.at("wm_scale").shape(), Shape{3});  // MatMul per column
+  EXPECT_EQ(r.graph.initializers.at("k_quantized").dtype(), DType::kU8);
+  // Pass-through ops share their input's parameters.
+  EXPECT_EQ(r.graph.initializers.at("rs_scale").data<float>()[0],
+            r.graph.initializers.at("cat_scale").data<float>()[0]);
+  EXPECT_EQ(r.graph.initializers.at("tr_scale").data<float>()[0],
+            r.graph.initializers.at("cat_scale").data<float>()[0]);
+  // ReLU6 range: the clip output is [0, 0.6].
+  const float c1_scale = r.graph.initializers.at("c1_scale").data<float>()[0];
+  EXPECT_LE(c1_scale, 0.6f / 255 * 1.0001f);
+
+  const float y_step = r.graph.initializers.at("y_scale").data<float>()[0];
+  for (uint32_t seed : {300u, 301u}) {
+    const auto feeds = AllOpsFeeds(seed);
+    auto f = RunGraph(g, feeds).at("y").ToFloatVector();
+    auto q = RunGraph(r.graph, feeds).at("y").ToFloatVector();
+    for (size_t i = 0; i < f.size(); ++i) EXPECT_NEAR(f[i], q[i], 12 * y_step) << i;
+  }
+
+  ir::Graph l = r.graph;
+  LowerQdqToInteger(l);
+  ASSERT_TRUE(ir::Verify(l).empty());
+  auto has = [&](const std::string& domain, const std::string& op) {
+    for (const auto& n : l.nodes)
+      if (n.domain == domain && n.op_type == op) return true;
+    return false;
+  };
+  struct Expect {
+    const char* fp32_op;
+    const char* domain;
+    const char* int_op;
+  };
+  // The ReLU6 bounds equal the calibrated range [0, 0.6], so its clamp is the whole uint8 range
+  // and the standard QLinearConv suffices.
+  for (const Expect& e :
+       {Expect{"Conv", "", "QLinearConv"}, Expect{"MatMul", "", "QLinearMatMul"},
+        Expect{"Add", "com.microsoft", "QLinearAdd"}, Expect{"Mul", "com.microsoft", "QLinearMul"},
+        Expect{"Concat", "com.microsoft", "QLinearConcat"},
+        Expect{"AveragePool", "com.microsoft", "QLinearAveragePool"},
+        Expect{"GlobalAveragePool", "com.microsoft", "QLinearGlobalAveragePool"}}) {
+    if (runtime::FindOp(e.domain, e.int_op))
+      EXPECT_TRUE(has(e.domain, e.int_op)) << e.int_op << "\n" << ir::ToText(l);
+    else
+      EXPECT_TRUE(has("", e.fp32_op)) << e.fp32_op << " kept in fp32 without its integer op";
+  }
+  EXPECT_TRUE(has("", "ConvTranspose"));  // no integer ConvTranspose: fp32 between DQ and Q
+  // The lowered graph computes the QDQ graph up to requantization rounding (one step per
+  // requantized tensor, which can grow a little through later layers).
+  for (uint32_t seed : {300u, 301u}) {
+    const auto feeds = AllOpsFeeds(seed);
+    auto a = RunGraph(r.graph, feeds).at("y").ToFloatVector();
+    auto b = RunGraph(l, feeds).at("y").ToFloatVector();
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 3 * y_step) << i;
+  }
+}
+
+}  // namespace
+}  // namespace qforge::passes
