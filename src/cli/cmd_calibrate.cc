@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -411,12 +412,14 @@ Command AddCalibrateCommand(CLI::App& root) {
   app->footer(R"EX(Example:
   $ qforge calibrate models/fmnist_cnn.onnx --data fashion-mnist --samples 1000 \
       --method entropy --out calib.json
-  tensor                 observer  min      max     range min  range max  kept %  scale      zp
-  ----------------------------------------------------------------------------------------------
-  input                  entropy   0        1       0          1          100.0   0.0039216  0
-  /conv1/Conv_output_0   entropy   -7.4     6.1     -3.9       3.9        57.1    0.030…     128
+  tensor                observer      min     max  range min  range max  kept %     scale   zp
+  ------------------------------------------------------------------------------------------
+  input                 entropy         0       1          0          1   100.0 0.0039216    0
+  /conv1/Conv_output_0  entropy   -3.8191  2.8898    -2.9961     2.8898    87.7  0.023082  130
+  /Relu_output_0        entropy         0  8.8482          0     3.9922    45.1  0.015656    0
   ...
-  calibrated 15 tensors on 1000 samples (32 batches of 32) with entropy in 0.40 s; wrote calib.json
+  logits                entropy   -22.461  24.172    -19.938     19.938    85.5   0.15637  128
+  calibrated 15 tensors on 1000 samples (32 batches of 32) with entropy in 6.31 s; wrote calib.json
 
   # two shards, merged (exact for minmax and the histogram methods):
   $ qforge calibrate m.onnx --data shard1/ --method percentile -o a.json
