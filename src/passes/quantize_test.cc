@@ -485,3 +485,78 @@ TEST(QuantizeStatic, QuantizesEveryOpKindAndLowersWhatTheRuntimeHas) {
 
 }  // namespace
 }  // namespace qforge::passes
+
+namespace qforge::passes {
+namespace {
+
+// A QDQ model as other tools write it (ONNX Runtime's quantize_static style): zero points
+// omitted where they are 0 (uint8 by default), weight zero points given per channel, the bias
+// either int32 behind a DequantizeLinear without zero point or plain fp32.
+ir::Graph ForeignQdq(bool fp32_bias) {
+  ir::Graph g;
+  g.opset_imports[""] = 13;
+  g.inputs.push_back(
+      {"x",
+       DType::kF32,
+       true,
+       {ir::Dim::Known(1), ir::Dim::Known(2), ir::Dim::Known(5), ir::Dim::Known(5)}});
+  g.outputs.push_back({"y", DType::kF32, true, {}});
+  const float sx = 1.0f / 255, sy = 0.02f;
+  const std::vector<float> sw = {0.01f, 0.004f, 0.02f};
+  Tensor w(DType::kI8, {3, 2, 3, 3});
+  for (int64_t i = 0; i < w.numel(); ++i)
+    w.data<int8_t>()[i] = static_cast<int8_t>((i * 37) % 255 - 127);
+  g.initializers["w_q"] = w;
+  g.initializers["w_s"] = Tensor::FromVector<float>({3}, sw);
+  g.initializers["w_z"] = Tensor(DType::kI8, {3});
+  g.initializers["x_s"] = Tensor::Scalar<float>(sx);
+  g.initializers["y_s"] = Tensor::Scalar<float>(sy);
+  std::vector<float> bias = {0.3f, -0.2f, 0.05f};
+  if (fp32_bias) {
+    g.initializers["b"] = Tensor::FromVector<float>({3}, bias);
+  } else {
+    std::vector<int32_t> bq;
+    std::vector<float> bs;
+    for (int c = 0; c < 3; ++c) {
+      bs.push_back(sx * sw[c]);
+      bq.push_back(static_cast<int32_t>(std::lround(bias[c] / bs.back())));
+    }
+    g.initializers["b_q"] = Tensor::FromVector<int32_t>({3}, bq);
+    g.initializers["b_s"] = Tensor::FromVector<float>({3}, bs);
+    ir::Node db = N("DequantizeLinear", {"b_q", "b_s"}, {"b"}, "b_dq");
+    db.attrs["axis"] = int64_t{0};
+    g.nodes.push_back(db);
+  }
+  g.nodes.push_back(N("QuantizeLinear", {"x", "x_s"}, {"x_q"}, "x_q"));
+  g.nodes.push_back(N("DequantizeLinear", {"x_q", "x_s"}, {"x_d"}, "x_dq"));
+  ir::Node dw = N("DequantizeLinear", {"w_q", "w_s", "w_z"}, {"w"}, "w_dq");
+  dw.attrs["axis"] = int64_t{0};
+  g.nodes.push_back(dw);
+  g.nodes.push_back(N("Conv", {"x_d", "w", "b"}, {"c"}, "conv"));
+  g.nodes.push_back(N("QuantizeLinear", {"c", "y_s"}, {"c_q"}, "c_q"));
+  g.nodes.push_back(N("DequantizeLinear", {"c_q", "y_s"}, {"y"}, "c_dq"));
+  ir::TopologicalSort(g);
+  return g;
+}
+
+TEST(LowerQdqToInteger, LowersQdqModelsFromOtherTools) {
+  if (!runtime::FindOp("", "QLinearConv")) GTEST_SKIP() << "QLinearConv missing";
+  for (bool fp32_bias : {false, true}) {
+    const ir::Graph g = ForeignQdq(fp32_bias);
+    ir::Graph l = g;
+    EXPECT_GT(LowerQdqToInteger(l), 0);
+    EXPECT_TRUE(ir::Verify(l).empty());
+    const ir::Node* conv = l.FindNode("conv");
+    ASSERT_NE(conv, nullptr);
+    EXPECT_EQ(conv->op_type, "QLinearConv") << ir::ToText(l);
+    EXPECT_EQ(Count(l, "Conv"), 0);
+    if (!fp32_bias) EXPECT_EQ(conv->inputs[8], "b_q");  // int32 bias with s_x * s_w reused
+    const auto feeds = std::map<std::string, Tensor>{{"x", Random({1, 2, 5, 5}, 77, 0, 1)}};
+    auto a = RunGraph(g, feeds).at("y").ToFloatVector();
+    auto b = RunGraph(l, feeds).at("y").ToFloatVector();
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_LE(std::fabs(a[i] - b[i]), 0.02f * 1.001f) << i;
+  }
+}
+
+}  // namespace
+}  // namespace qforge::passes
