@@ -77,9 +77,10 @@ QMulParams QMulParams::Make(float sa, int32_t za, float sb, int32_t zb, float sc
 
 template <typename Params, typename Fn>
 void RunChunks(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
-               void* c, int64_t n, const Params& p, Fn fn) {
+               void* c, int64_t n, const Params& p, int threads, Fn fn) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (chunks > 1 && nt > 1)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t i = k * kChunk, len = std::min(kChunk, n - i);
     fn(is_signed, static_cast<const uint8_t*>(a) + i * a_step, a_step,
@@ -88,14 +89,14 @@ void RunChunks(bool is_signed, const void* a, int64_t a_step, const void* b, int
 }
 
 void QAdd(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
-          int64_t n, const QAddParams& p, Isa isa) {
-  RunChunks(is_signed, a, a_step, b, b_step, c, n, p,
+          int64_t n, const QAddParams& p, Isa isa, int threads) {
+  RunChunks(is_signed, a, a_step, b, b_step, c, n, p, threads,
             UseAvx2(isa) ? &detail::QAdd__avx2 : &ref::QAdd);
 }
 
 void QMul(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
-          int64_t n, const QMulParams& p, Isa isa) {
-  RunChunks(is_signed, a, a_step, b, b_step, c, n, p,
+          int64_t n, const QMulParams& p, Isa isa, int threads) {
+  RunChunks(is_signed, a, a_step, b, b_step, c, n, p, threads,
             UseAvx2(isa) ? &detail::QMul__avx2 : &ref::QMul);
 }
 

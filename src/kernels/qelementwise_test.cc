@@ -54,9 +54,10 @@ TEST(QAddMul, Avx2BitExactWithReferenceAndNearTheFormula) {
         const QMulParams pm = QMulParams::Make(sa, za, sb, zb, sc * 0.05f, zc, lo, hi);
         std::vector<uint8_t> r(n), f(n), rm(n), fm(n);
         ref::QAdd(is_signed, a.data(), a_step, b.data(), b_step, r.data(), n, pa);
-        QAdd(is_signed, a.data(), a_step, b.data(), b_step, f.data(), n, pa, Isa::kAvx2);
+        QAdd(is_signed, a.data(), a_step, b.data(), b_step, f.data(), n, pa, Isa::kAvx2, 1 + n % 3);
         ref::QMul(is_signed, a.data(), a_step, b.data(), b_step, rm.data(), n, pm);
-        QMul(is_signed, a.data(), a_step, b.data(), b_step, fm.data(), n, pm, Isa::kAvx2);
+        QMul(is_signed, a.data(), a_step, b.data(), b_step, fm.data(), n, pm, Isa::kAvx2,
+             1 + n % 3);
         ASSERT_EQ(r, f) << "add n=" << n << " signed=" << is_signed << " steps=" << steps;
         ASSERT_EQ(rm, fm) << "mul n=" << n << " signed=" << is_signed << " steps=" << steps;
         for (int64_t i = 0; i < std::min<int64_t>(n, 300); ++i) {

@@ -49,11 +49,12 @@ struct QMulParams {
 };
 
 // n elements of one type (is_signed: int8, else uint8) for a, b and c. a_step / b_step are 1
-// (a full array) or 0 (one value broadcast to all n). Chooses the kernel for `isa`.
+// (a full array) or 0 (one value broadcast to all n). Chooses the kernel for `isa`; threads:
+// 0 = OpenMP default (chunks of 16384 elements), 1 = calling thread only.
 void QAdd(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
-          int64_t n, const QAddParams& p, Isa isa = ActiveIsa());
+          int64_t n, const QAddParams& p, Isa isa = ActiveIsa(), int threads = 0);
 void QMul(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
-          int64_t n, const QMulParams& p, Isa isa = ActiveIsa());
+          int64_t n, const QMulParams& p, Isa isa = ActiveIsa(), int threads = 0);
 
 // 2-D average pooling over NCHW planes. The window of output (oh, ow) starts at
 // (oh * stride_h - pad_top, ow * stride_w - pad_left); taps outside the input add nothing.

@@ -691,7 +691,7 @@ std::vector<Tensor> RunDynamicQuantizeLinear(const ir::Node& n, std::span<const 
 std::unique_ptr<OpKernel> MakeQLinearBinary(const OpInit& init, bool add) {
   const ir::Node& n = init.node;
   CheckArity(n, 7, 8, 1, 1);
-  return MakeLambdaOp([n, add](const OpContext&, std::span<const Tensor> in) {
+  return MakeLambdaOp([n, add](const OpContext& ctx, std::span<const Tensor> in) {
     const std::string desc = n.Describe();
     const Tensor& a = Arg(in, 0, desc);
     const Tensor& b = Arg(in, 3, desc);
@@ -730,10 +730,12 @@ std::unique_ptr<OpKernel> MakeQLinearBinary(const OpInit& init, bool add) {
     const bool is_signed = t == DType::kI8;
     if (add) {
       kernels::QAdd(is_signed, ax.raw(), as, bx.raw(), bs, y.raw(), total,
-                    kernels::QAddParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)));
+                    kernels::QAddParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)),
+                    kernels::ActiveIsa(), ctx.threads);
     } else {
       kernels::QMul(is_signed, ax.raw(), as, bx.raw(), bs, y.raw(), total,
-                    kernels::QMulParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)));
+                    kernels::QMulParams::Make(sa, za, sb, zb, sc, zc, TypeMin(t), TypeMax(t)),
+                    kernels::ActiveIsa(), ctx.threads);
     }
     return std::vector<Tensor>{y};
   });

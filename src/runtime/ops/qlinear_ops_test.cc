@@ -254,6 +254,43 @@ TEST(QLinearConvOp, MatchesReferenceFormulas) {
   }
 }
 
+TEST(QLinearConvOp, ThreadCountDoesNotChangeResults) {
+  // Model-sized layers (a 3x3 conv, a depthwise conv, a QLinearAdd) on 1, 2 and 3 threads.
+  std::mt19937 rng(13);
+  const Tensor x = Codes(DType::kU8, {1, 32, 28, 28}, rng);
+  for (int64_t group : {1, 32}) {
+    const int64_t m = group == 1 ? 64 : 32;
+    const Tensor w = Codes(DType::kI8, {m, 32 / group, 3, 3}, rng);
+    std::vector<Tensor> ys;
+    for (int threads : {1, 2, 3}) {
+      OneNode n("QLinearConv");
+      n.In(x)
+          .In(Tensor::Scalar(0.02f))
+          .In(Zp(DType::kU8, 128))
+          .In(w, true)
+          .In(Tensor::Scalar(0.01f), true)
+          .In(Zp(DType::kI8, 0), true)
+          .In(Tensor::Scalar(0.3f))
+          .In(Zp(DType::kU8, 128))
+          .Attr("group", group)
+          .Attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+      ys.push_back(n.Run1(threads));
+    }
+    EXPECT_EQ(ys[0].ToInt64Vector(), ys[1].ToInt64Vector()) << group;
+    EXPECT_EQ(ys[0].ToInt64Vector(), ys[2].ToInt64Vector()) << group;
+  }
+  const Tensor big = Codes(DType::kI8, {1, 24, 56, 56}, rng);
+  std::vector<Tensor> adds;
+  for (int threads : {1, 2, 3}) {
+    OneNode n("QLinearAdd", "com.microsoft");
+    n.In(big).In(Tensor::Scalar(0.1f)).In(Zp(DType::kI8, 1)).In(big).In(Tensor::Scalar(0.07f));
+    n.In(Zp(DType::kI8, -1)).In(Tensor::Scalar(0.2f)).In(Zp(DType::kI8, 0));
+    adds.push_back(n.Run1(threads));
+  }
+  EXPECT_EQ(adds[0].ToInt64Vector(), adds[1].ToInt64Vector());
+  EXPECT_EQ(adds[0].ToInt64Vector(), adds[2].ToInt64Vector());
+}
+
 TEST(QLinearConvOp, AutoPadAndOneD) {
   std::mt19937 rng(3);
   // 1-D convolution [N, C, L] with SAME_UPPER: L = 7, k = 4, stride 2 -> 4 outputs, pads (1, 2).
