@@ -245,7 +245,7 @@ TEST(Observer, PercentileOfUniform) {
 }
 
 TEST(Observer, MseOfGaussianClipsNearTheKnownOptimum) {
-  // For a Gaussian quantized to 8 bits the MSE-optimal clip is about 3-4 sigma.
+  // For a Gaussian quantized to 8 bits the MSE-optimal clip is about 3-4.5 sigma.
   const std::vector<float> v = Gaussian(400000, 1.0f, 6);
   const CalibEntry e = Observe(Config(Method::kMse, nm::kInt8, true), v, 50000);
   EXPECT_GT(e.range_max, 2.5);
@@ -254,9 +254,9 @@ TEST(Observer, MseOfGaussianClipsNearTheKnownOptimum) {
   // Asymmetric search lands in the same place.
   const CalibEntry a = Observe(Config(Method::kMse, nm::kUInt8, false), v, 50000);
   EXPECT_GT(a.range_max, 2.5);
-  EXPECT_LT(a.range_max, 4.2);
+  EXPECT_LT(a.range_max, 4.5);
   EXPECT_LT(a.range_min, -2.5);
-  EXPECT_GT(a.range_min, -4.2);
+  EXPECT_GT(a.range_min, -4.5);
   // Fewer bits clip harder (4-bit optimum ~2.5 sigma).
   const CalibEntry f = Observe(Config(Method::kMse, nm::kInt4, true), v, 50000);
   EXPECT_LT(f.range_max, e.range_max);
@@ -296,6 +296,28 @@ TEST(Observer, EntropyKeepsAnUnclippedUniformAndClipsALongTail) {
   const CalibEntry l = Observe(Config(Method::kEntropy), lap, 4096);
   EXPECT_LT(l.range_max, 0.8 * l.stats.max);
   EXPECT_GT(l.range_max, 3);
+}
+
+TEST(Observer, ExtremeValuesStayFinite) {
+  const std::vector<float> v = {1e-30f, 3e38f, -3e38f, 0.0f, -1e-40f, 5.0f};
+  for (Method m : {Method::kMinMax, Method::kMovingAverage, Method::kPercentile, Method::kEntropy,
+                   Method::kMse}) {
+    for (bool symmetric : {false, true}) {
+      const CalibEntry e = Observe(Config(m, symmetric ? nm::kInt8 : nm::kUInt8, symmetric), v, 2);
+      EXPECT_TRUE(std::isfinite(e.range_min) && std::isfinite(e.range_max)) << MethodName(m);
+      EXPECT_TRUE(std::isfinite(e.scale) && e.scale > 0) << MethodName(m);
+      EXPECT_GE(e.range_min, -3e38f);
+      EXPECT_LE(e.range_max, 3e38f);
+    }
+  }
+  // A tensor of zeros: an empty range, scale 1.
+  const std::vector<float> zeros(100, 0.0f);
+  for (Method m : {Method::kMinMax, Method::kEntropy, Method::kMse, Method::kPercentile}) {
+    const CalibEntry e = Observe(Config(m), zeros, 30);
+    EXPECT_EQ(e.range_min, 0);
+    EXPECT_EQ(e.range_max, 0);
+    EXPECT_EQ(e.scale, 1);
+  }
 }
 
 TEST(Observer, StreamingEqualsOneShot) {

@@ -45,8 +45,9 @@ void ObserverConfig::Check() const {
     throw Error("percentile " + std::to_string(percentile) + " is not in (0, 100]");
   if (!(momentum > 0 && momentum <= 1))
     throw Error("momentum " + std::to_string(momentum) + " is not in (0, 1]");
-  if (bins < 16 || bins > (1 << 24))
-    throw Error("histogram bins " + std::to_string(bins) + " not in [16, 16777216]");
+  // entropy and mse scan O(bins^2): 16384 bins take about a second per tensor.
+  if (bins < 16 || bins > 16384)
+    throw Error("histogram bins " + std::to_string(bins) + " not in [16, 16384]");
   if (!dtype.valid() || dtype.bits > 16)
     throw Error("calibration target format must be an integer format of at most 16 bits");
 }
@@ -297,9 +298,9 @@ double ExpectedQuantError(const StreamingHistogram& h, float scale, int32_t zero
   if (h.total() == 0) return 0;
   const double s = scale, z = zero_point, w = h.bin_width();
   const int64_t qmin = fmt.qmin(), qmax = fmt.qmax();
-  auto code = [&](double x) {
-    return std::clamp<int64_t>(static_cast<int64_t>(std::floor(x / s + 0.5)) + zero_point, qmin,
-                               qmax);
+  auto code = [&](double x) {  // clamped in double first: x / s may exceed int64
+    return static_cast<int64_t>(std::clamp(std::floor(x / s + 0.5) + z, static_cast<double>(qmin),
+                                           static_cast<double>(qmax)));
   };
   double err = 0;
   for (int64_t k = FirstNonEmpty(h), last = LastNonEmpty(h); k <= last; ++k) {
@@ -328,8 +329,10 @@ double ExpectedQuantError(const StreamingHistogram& h, float scale, int32_t zero
 std::pair<double, double> MseRange(const StreamingHistogram& h, nm::IntFormat fmt, bool symmetric) {
   if (h.total() == 0) return {0, 0};
   const double w = h.bin_width();
+  const double data_lo = std::min(h.min(), 0.0), data_hi = std::max(h.max(), 0.0);
   auto error = [&](double lo, double hi) {
-    const nm::QuantParams p = Params(lo, hi, fmt, symmetric);
+    // Edges beyond the data change nothing but could exceed float (a bin edge above FLT_MAX).
+    const nm::QuantParams p = Params(std::max(lo, data_lo), std::min(hi, data_hi), fmt, symmetric);
     return ExpectedQuantError(h, p.scale, p.zero_point, fmt);
   };
   if (symmetric) {  // candidates: T = j w for every |x| bin edge
