@@ -1,15 +1,18 @@
 // AVX2 depthwise int8 convolution of one output plane, bit-exact with the scalar kernel in
-// qdwconv.cc. 16 outputs of a row at a time: for each of the kH * kW taps, 16 int16 inputs
-// (x - zx) are sign-extended to int32 and multiplied by the tap's weight (w - zw) with vpmulld.
+// qdwconv.cc. 16 outputs of a row at a time, taps two by two: the two taps' runs of int16 inputs
+// (x - zx) are interleaved and vpmaddwd multiplies them by the pair of weights (w - zw).
 //
-// Why no sum can clip: nothing is computed in 8 or 16 bits and no saturating instruction is used
-// — the int16 inputs are exact (|x - zx| <= 255), each product is exact in int32 (<= 255 * 255),
-// and the window sum of at most 2^15 such products is below 2^31 (qdwconv.h). The bias is added
-// with vpaddd (modulo 2^32), like the scalar kernel and QGemm. Requantization: requant8_avx2.h.
+// Why no sum can clip: the int16 inputs and weights are exact (|x - zx|, |w - zw| <= 255);
+// vpmaddwd multiplies int16 x int16 exactly into 32 bits and adds the pair in int32 (it can only
+// wrap for two (-32768)^2 products, impossible here): |pair| <= 2 * 65025. vpmaddubsw (int16
+// saturation) is not used. The window sum of at most 2^15 products is below 2^31 (qdwconv.h);
+// the bias is added with vpaddd (modulo 2^32), like the scalar kernel and QGemm.
+// Requantization: requant8_avx2.h.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/x86/qdwconv_avx2.h"
 #include "kernels/x86/requant8_avx2.h"
@@ -21,34 +24,41 @@ void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv,
   const int64_t oh_n = s.out_h(), ow_n = s.out_w(), taps = s.kernel_h * s.kernel_w;
   const Requant8 rq(o.mult, o.zero_point, o.qmin, o.qmax);
   const bool q8 = o.kind != QGemmOutputKind::kInt32;
-  // Offsets of each tap's run within the plane, relative to the output row's first input row.
-  int64_t off[1024];
-  const bool small = taps <= 1024;
-  for (int64_t t = 0; small && t < taps; ++t) {
-    const int64_t i = t / s.kernel_w, j = t % s.kernel_w, c = j * s.dilation_w;
-    off[t] = i * s.dilation_h * p.row_len + (c % s.stride_w) * p.phase_len + c / s.stride_w;
-  }
+  // Taps in pairs: offsets of both runs (relative to the output row's first input row) and the
+  // two weights as one int32 (low half the first). An odd last tap pairs with weight 0.
   auto tap_off = [&](int64_t t) {
-    if (small) return off[t];
     const int64_t i = t / s.kernel_w, j = t % s.kernel_w, c = j * s.dilation_w;
     return i * s.dilation_h * p.row_len + (c % s.stride_w) * p.phase_len + c / s.stride_w;
   };
+  const int64_t pairs = (taps + 1) / 2;
+  std::vector<int64_t> off0(pairs), off1(pairs);
+  std::vector<int32_t> wpair(pairs);
+  for (int64_t k = 0; k < pairs; ++k) {
+    const int64_t t0 = 2 * k, t1 = std::min(2 * k + 1, taps - 1);
+    const int32_t w0 = wv[t0], w1 = 2 * k + 1 < taps ? wv[t1] : 0;  // |w| <= 255: int16
+    off0[k] = tap_off(t0);
+    off1[k] = tap_off(t1);
+    wpair[k] = static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(w1)) << 16) |
+                                    static_cast<uint16_t>(w0));
+  }
   const __m256i vb = _mm256_set1_epi32(bias);
   for (int64_t oh = 0; oh < oh_n; ++oh) {
     const int16_t* row = p.data + oh * s.stride_h * p.row_len;
     // Blocks of 16 outputs; the last block may be partial: its extra lanes read inside the
     // plane's slack (the caller allocates 16 int16 past the plane) and are not stored.
     for (int64_t ow = 0; ow < ow_n; ow += 16) {
-      __m256i a0 = vb, a1 = vb;
-      for (int64_t t = 0; t < taps; ++t) {
-        const int16_t* r = row + tap_off(t) + ow;
-        const __m256i w = _mm256_set1_epi32(wv[t]);
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r));
-        a0 = _mm256_add_epi32(
-            a0, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(x)), w));
-        a1 = _mm256_add_epi32(
-            a1, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(x, 1)), w));
+      // Interleaving two runs per 128-bit lane puts outputs {0-3, 8-11} in lo, {4-7, 12-15} in
+      // hi; vpmaddwd then gives x0 w0 + x1 w1 per output, exact in int32.
+      __m256i lo = vb, hi = vb;
+      for (int64_t k = 0; k < pairs; ++k) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + off0[k] + ow));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + off1[k] + ow));
+        const __m256i w = _mm256_set1_epi32(wpair[k]);
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w));
       }
+      const __m256i a0 = _mm256_permute2x128_si256(lo, hi, 0x20);  // outputs 0-7
+      const __m256i a1 = _mm256_permute2x128_si256(lo, hi, 0x31);  // outputs 8-15
       const int64_t idx = oh * ow_n + ow, valid = std::min<int64_t>(16, ow_n - ow);
       if (q8) {
         alignas(16) uint8_t buf[16];
