@@ -89,6 +89,17 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
       for (int64_t h = 0; h < s.in_h; ++h) {
         int16_t* row = plane.data() + (h + s.pad_top) * row_len;
         const int64_t src = base + h * s.in_w;
+        if (s.stride_w == 2 && avx2) {
+          // Input column wi is padded column wi + pl: phase (wi + pl) % 2, index (wi + pl) / 2.
+          // So wi = 2k goes to phase pl % 2, index k + pl / 2, and wi = 2k + 1 to phase
+          // (pl + 1) % 2, index k + (pl + 1) / 2.
+          const int64_t pl = s.pad_left;
+          int16_t* even = row + (pl % 2) * phase_len + pl / 2;
+          int16_t* odd = row + ((pl + 1) % 2) * phase_len + (pl + 1) / 2;
+          detail::DeinterleaveRow2__avx2(static_cast<const uint8_t*>(x.data) + src, x.is_signed,
+                                         x.zero_point, s.in_w, even, odd);
+          continue;
+        }
         // Phase f holds padded columns f, f + stride, ...; input column = padded - pad_left.
         for (int64_t f = 0; f < s.stride_w; ++f) {
           int16_t* dst = row + f * phase_len;

@@ -77,4 +77,30 @@ void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv,
   }
 }
 
+void DeinterleaveRow2__avx2(const void* x, bool is_signed, int32_t zx, int64_t n, int16_t* even,
+                            int16_t* odd) {
+  const auto* xs = static_cast<const uint8_t*>(x);
+  // Per 128-bit lane: even bytes to the low 8, odd bytes to the high 8; then the 64-bit
+  // quarters reordered (0, 2, 1, 3) so the low half holds 16 evens, the high half 16 odds.
+  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2,
+                                         4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m256i z = _mm256_set1_epi16(static_cast<int16_t>(zx));
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i v = _mm256_permute4x64_epi64(
+        _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + i)), split),
+        0xD8);
+    const __m128i e8 = _mm256_castsi256_si128(v), o8 = _mm256_extracti128_si256(v, 1);
+    const __m256i e = is_signed ? _mm256_cvtepi8_epi16(e8) : _mm256_cvtepu8_epi16(e8);
+    const __m256i o = is_signed ? _mm256_cvtepi8_epi16(o8) : _mm256_cvtepu8_epi16(o8);
+    // |code - zx| <= 255: exact in int16.
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(even + i / 2), _mm256_sub_epi16(e, z));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd + i / 2), _mm256_sub_epi16(o, z));
+  }
+  for (; i < n; ++i) {
+    const int32_t v = is_signed ? static_cast<int8_t>(xs[i]) : xs[i];
+    (i % 2 ? odd : even)[i / 2] = static_cast<int16_t>(v - zx);
+  }
+}
+
 }  // namespace qforge::kernels::detail

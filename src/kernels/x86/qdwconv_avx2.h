@@ -29,4 +29,9 @@ struct DwOutput {
 void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv, int32_t bias,
                        const DwOutput& o, void* y);
 
+// even[k] = x[2k] - zx, odd[k] = x[2k + 1] - zx for 2k (+1) < n: the two stride-2 phases of an
+// input row (x: n uint8 or int8 codes). The AVX2 version handles 32 codes per step.
+void DeinterleaveRow2__avx2(const void* x, bool is_signed, int32_t zx, int64_t n, int16_t* even,
+                            int16_t* odd);
+
 }  // namespace qforge::kernels::detail
