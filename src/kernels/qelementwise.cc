@@ -116,10 +116,14 @@ void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, con
   for (size_t c = 1; c < mult.size(); ++c)
     mult[c] = Multiplier(double(p.x_scale) / (double(p.y_scale) * double(c)));
   // Every output window must cover an input tap (a window entirely in the padding has no
-  // ONNX value); the last output's window starts at (out - 1) * stride - pad.
-  if ((s.out_h - 1) * s.stride_h - s.pad_top >= s.in_h ||
+  // ONNX value): the first starts at -pad (so pad < kernel), the last at (out - 1) * stride -
+  // pad (so that must be < the input size); windows in between start inside the input.
+  if (s.pad_top >= s.kernel_h || s.pad_left >= s.kernel_w ||
+      (s.out_h - 1) * s.stride_h - s.pad_top >= s.in_h ||
       (s.out_w - 1) * s.stride_w - s.pad_left >= s.in_w)
-    throw Error("QAveragePool: an output window lies entirely outside the input");
+    throw Error(
+        "QAveragePool: an output window lies entirely outside the input (pads must be "
+        "smaller than the kernel)");
   const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
 #pragma omp parallel for schedule(static)                                                        \
     num_threads(threads > 0 ? threads : omp_get_max_threads()) if (s.planes * out_plane *        \

@@ -781,6 +781,17 @@ TEST(QLinearPoolOps, AverageAndGlobalAverage) {
                               .Attr("kernel_shape", std::vector<int64_t>{5, 5})
                               .Error();
   EXPECT_NE(err.find("larger"), std::string::npos) << err;
+  // Pads as large as the kernel: the corner window would hold no input tap.
+  const std::string err2 = OneNode("QLinearAveragePool", "com.microsoft")
+                               .In(x)
+                               .In(Tensor::Scalar(1.0f))
+                               .In(Zp(DType::kU8, 10))
+                               .In(Tensor::Scalar(1.0f))
+                               .Attr("kernel_shape", std::vector<int64_t>{2, 2})
+                               .Attr("pads", std::vector<int64_t>{2, 2, 2, 2})
+                               .Error();
+  EXPECT_NE(err2.find("QLinearAveragePool 'n1'"), std::string::npos) << err2;
+  EXPECT_NE(err2.find("outside"), std::string::npos) << err2;
 }
 
 // ---------------------------------------------------------------------------------------------
