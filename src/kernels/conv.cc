@@ -189,8 +189,8 @@ ConvF32::ConvF32(int64_t out_channels, int64_t in_channels, int64_t group,
   }
 }
 
-void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation act,
-                  int threads) const {
+void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation act, int threads,
+                  const float* sum) const {
   if (g.in_channels != in_channels_ || g.out_channels != out_channels_ || g.group != group_ ||
       g.kernel != kernel_)
     throw Error("ConvF32::Run: geometry (channels " + std::to_string(g.in_channels) + "->" +
@@ -202,11 +202,11 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
 
   if (kernel_.size() > 2) {
     // Reference path for 3-D and higher convolutions.
+    const int64_t total = g.batch * out_channels_ * out_plane;
+    std::vector<float> saved;
+    if (sum == y) saved.assign(sum, sum + total), sum = saved.data();
     ref::Conv(g, x, weights_.data(), has_bias_ ? bias_.data() : nullptr, y);
-    if (act.enabled()) {
-      const int64_t total = g.batch * out_channels_ * out_plane;
-      for (int64_t i = 0; i < total; ++i) y[i] = ApplyAct(y[i], act);
-    }
+    for (int64_t i = 0; i < total; ++i) y[i] = ApplyAct(sum ? y[i] + sum[i] : y[i], act);
     return;
   }
 
@@ -218,8 +218,18 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
 #pragma omp parallel for num_threads(t) schedule(static)
     for (int64_t i = 0; i < planes; ++i) {
       const int64_t c = i % out_channels_;
-      RunDepthwise(isa_, p, x + i * in_plane, weights_.data() + c * geo.kh * geo.kw, bias_[c],
-                   y + i * out_plane, act);
+      float* yp = y + i * out_plane;
+      const float* w = weights_.data() + c * geo.kh * geo.kw;
+      if (!sum) {
+        RunDepthwise(isa_, p, x + i * in_plane, w, bias_[c], yp, act);
+        continue;
+      }
+      // Residual: the plane's sum is saved first when it is y itself (the plane is overwritten).
+      std::vector<float> saved;
+      const float* sp = sum + i * out_plane;
+      if (sp == yp) saved.assign(sp, sp + out_plane), sp = saved.data();
+      RunDepthwise(isa_, p, x + i * in_plane, w, bias_[c], yp, Activation::None());
+      for (int64_t o = 0; o < out_plane; ++o) yp[o] = ApplyAct(yp[o] + sp[o], act);
     }
     return;
   }
@@ -237,6 +247,12 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
     float* yg = y + (n * out_channels_ + grp * mg) * out_plane;
     GemmEpilogue e = epi;
     e.row_bias = has_bias_ ? bias_.data() + grp * mg : nullptr;
+    if (sum) {
+      // Residual: C starts as the sum and the GEMM accumulates onto it (beta = 1).
+      const float* sg = sum + (n * out_channels_ + grp * mg) * out_plane;
+      if (sg != yg) std::copy(sg, sg + mg * out_plane, yg);
+      e.beta = 1.0f;
+    }
     if (pointwise) {
       Sgemm(mg, out_plane, cg, GemmOperand::Packed(packed_[grp]), GemmOperand::Plain(xg, in_plane),
             yg, out_plane, e, gemm_threads);

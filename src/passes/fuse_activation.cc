@@ -59,15 +59,18 @@ int FuseActivation(ir::Graph& g) {
     const int pi = g.FindProducer(a.inputs[0]);
     if (pi < 0) continue;
     const ir::Node& p = g.nodes[pi];
-    if (p.domain != "" || (p.op_type != "Conv" && p.op_type != "Gemm") || p.outputs.size() != 1)
-      continue;
+    const bool plain = p.domain.empty() && (p.op_type == "Conv" || p.op_type == "Gemm");
+    const bool prefused = p.domain == "qforge" &&
+                          (p.op_type == "FusedConv" || p.op_type == "FusedGemm") &&
+                          p.attr_string("activation", "").empty();
+    if (!(plain || prefused) || p.outputs.size() != 1) continue;
     if (ir::Consumers(g, p.outputs[0]).size() != 1 || ir::IsGraphOutput(g, p.outputs[0])) continue;
     const std::optional<Bounds> b = ActivationBounds(g, a);
     if (!b) continue;
 
     ir::Node& q = g.nodes[pi];
     q.domain = "qforge";
-    q.op_type = q.op_type == "Conv" ? "FusedConv" : "FusedGemm";
+    if (plain) q.op_type = q.op_type == "Conv" ? "FusedConv" : "FusedGemm";
     if (a.op_type == "Relu" && b->lo == 0.0f && std::isinf(b->hi)) {
       q.attrs["activation"] = std::string("Relu");
     } else {

@@ -265,13 +265,54 @@ TEST(FuseActivation, SkipsWhatItCannotFuse) {
   EXPECT_EQ(FuseActivation(m), 0);
 }
 
+// x -> Conv -> c; Add(c, z) or Add(z, c) -> s; Relu -> y (ResNet's block tail). `known`: whether
+// shape inference described c and z.
+ir::Graph ConvAddRelu(bool conv_first, bool known) {
+  ir::Graph g = ProducerThen("Conv", N("Relu", {"c"}, {"y"}));
+  const std::vector<ir::Dim> dims = {ir::Dim::Symbol("batch"), ir::Dim::Known(4), ir::Dim::Known(5),
+                                     ir::Dim::Known(5)};
+  g.inputs.push_back({"z", DType::kF32, true, dims});
+  if (known) g.value_info["c"] = {"c", DType::kF32, true, dims};
+  g.nodes.insert(
+      g.nodes.begin() + 1,
+      N("Add", conv_first ? std::vector<std::string>{"c", "z"} : std::vector<std::string>{"z", "c"},
+        {"s"}, "add"));
+  g.nodes.back().inputs[0] = "s";
+  return g;
+}
+
+TEST(FuseResidualAdd, FusesAddThenActivationIntoOneConv) {
+  for (bool conv_first : {true, false}) {
+    ir::Graph before = ConvAddRelu(conv_first, true);
+    ir::Graph after = before;
+    EXPECT_EQ(FuseResidualAdd(after), 1);
+    EXPECT_TRUE(ir::Verify(after).empty());
+    EXPECT_EQ(FuseActivation(after), 1);
+    EXPECT_TRUE(ir::Verify(after).empty());
+    ASSERT_EQ(after.nodes.size(), 1u);
+    const ir::Node& f = after.nodes[0];
+    EXPECT_EQ(f.op_type, "FusedConv");
+    ASSERT_EQ(f.inputs.size(), 4u);
+    EXPECT_EQ(f.inputs[3], "z");
+    EXPECT_EQ(f.attr_string("activation", ""), "Relu");
+    ExpectSameOutputs(before, after,
+                      {{"x", Random({2, 3, 5, 5}, 11, -2, 2)}, {"z", Random({2, 4, 5, 5}, 12)}});
+  }
+}
+
+TEST(FuseResidualAdd, SkipsWithoutShapeInformation) {
+  ir::Graph g = ConvAddRelu(true, false);
+  EXPECT_EQ(FuseResidualAdd(g), 0);
+}
+
 TEST(Pipeline, ExecutionPipelineFoldsBatchNormThenFusesRelu) {
   ir::Graph g = ConvBnRelu("Conv");
   ir::Graph before = g;
   auto stats = RunExecutionPipeline(g);
-  ASSERT_EQ(stats.size(), 4u);
-  EXPECT_EQ(stats[3].pass, "fuse-activation");
-  EXPECT_EQ(stats[3].rewrites, 1);
+  ASSERT_EQ(stats.size(), 5u);
+  EXPECT_EQ(stats[3].pass, "fuse-residual-add");
+  EXPECT_EQ(stats[4].pass, "fuse-activation");
+  EXPECT_EQ(stats[4].rewrites, 1);
   ASSERT_EQ(g.nodes.size(), 1u);
   EXPECT_EQ(g.nodes[0].op_type, "FusedConv");
   ExpectSameOutputs(before, g, {{"x", Random({2, 3, 5, 5}, 4, -2, 2)}});

@@ -34,11 +34,12 @@ class ConvF32 {
   ConvF32(int64_t out_channels, int64_t in_channels, int64_t group, std::vector<int64_t> kernel,
           const float* weights, const float* bias, Isa isa = ActiveIsa());
 
-  // y = act(conv(x, w) + bias). g's channels, group and kernel must match the constructor's
-  // (throws Error otherwise); g.out_size must be ConvOutputSize of the other fields.
-  // threads: 0 = OpenMP default.
-  void Run(const ConvGeometry& g, const float* x, float* y, Activation act = {},
-           int threads = 0) const;
+  // y = act(conv(x, w) + bias [+ sum]). g's channels, group and kernel must match the
+  // constructor's (throws Error otherwise); g.out_size must be ConvOutputSize of the other
+  // fields. sum (optional) has y's shape and is added before the activation (a fused residual
+  // Add); it may be y itself. threads: 0 = OpenMP default.
+  void Run(const ConvGeometry& g, const float* x, float* y, Activation act = {}, int threads = 0,
+           const float* sum = nullptr) const;
 
   bool depthwise() const { return depthwise_; }
   Isa isa() const { return isa_; }

@@ -25,9 +25,15 @@ int FoldConstants(ir::Graph& g);
 int FoldBatchNorm(ir::Graph& g);
 
 // Fuses a Relu or Clip (constant bounds) that is the only reader of a Conv's or Gemm's output
-// into a qforge::FusedConv / FusedGemm node (activation applied in the kernel's epilogue).
+// (or of a FusedConv / FusedGemm without activation yet) into a qforge::FusedConv / FusedGemm
+// node (activation applied in the kernel's epilogue).
 // The result uses qforge-domain ops: run it, do not export it.
 int FuseActivation(ir::Graph& g);
+
+// Fuses an Add of two same-shaped values into the Conv producing one of them (read only by the
+// Add): qforge::FusedConv with a 4th input Z, y = conv(x) + b + Z. Needs both shapes known
+// from shape inference (no broadcasting). For execution only, like FuseActivation.
+int FuseResidualAdd(ir::Graph& g);
 
 struct PassStat {
   std::string pass;
@@ -38,8 +44,8 @@ struct PassStat {
 // When `verify` is set, ir::VerifyOrThrow runs after every pass.
 std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
 
-// What a Session for fp32 inference runs: the inference pipeline, then FuseActivation. The
-// result may contain qforge-domain ops (see FuseActivation): for execution only.
+// What a Session for fp32 inference runs: the inference pipeline, then FuseResidualAdd and
+// FuseActivation. The result may contain qforge-domain ops: for execution only.
 std::vector<PassStat> RunExecutionPipeline(ir::Graph& g, bool verify = true);
 
 }  // namespace qforge::passes

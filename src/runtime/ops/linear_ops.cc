@@ -1,5 +1,6 @@
 // Runtime ops Conv, ConvTranspose, Gemm, MatMul (ONNX semantics, fp32) over the fast kernels,
-// plus qforge::FusedConv / FusedGemm (the same with a fused Relu / Clip output activation).
+// plus qforge::FusedConv / FusedGemm (the same with a fused Relu / Clip output activation;
+// FusedConv also takes an optional 4th input Z, a residual added before the activation).
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -122,8 +123,10 @@ class ConvOp final : public OpKernel {
       : node_(init.node),
         attrs_(ConvAttrs::Parse(init.node, false)),
         act_(ParseActivation(init.node)) {
-    if (node_.num_inputs() < 2 || node_.num_inputs() > 3)
-      throw Error(node_.Describe() + ": expects 2 or 3 inputs (X, W[, B])");
+    const size_t max_inputs = node_.domain == "qforge" ? 4 : 3;
+    if (node_.num_inputs() < 2 || node_.num_inputs() > max_inputs)
+      throw Error(node_.Describe() + (max_inputs == 4 ? ": expects 2 to 4 inputs (X, W[, B[, Z]])"
+                                                      : ": expects 2 or 3 inputs (X, W[, B])"));
     const Tensor& w = init.constant(1);
     const Tensor& b = node_.has_input(2) ? init.constant(2) : Tensor();
     if (w.defined() && (!node_.has_input(2) || b.defined())) conv_ = Prepare(w, b);
@@ -141,7 +144,16 @@ class ConvOp final : public OpKernel {
     y_shape.insert(y_shape.end(), g.out_size.begin(), g.out_size.end());
     // The kernel writes every output element (bias only when the reduction is empty).
     Tensor y = Tensor::Uninitialized(DType::kF32, y_shape);
-    conv->Run(g, x.data<float>(), y.data<float>(), act_, ctx.threads);
+    // qforge::FusedConv's optional 4th input Z: a residual added before the activation.
+    const Tensor z = node_.domain == "qforge" && node_.has_input(3) ? inputs[3] : Tensor();
+    if (z.defined()) {
+      RequireF32(node_, z, "Z");
+      if (z.shape() != y_shape)
+        throw Error(node_.Describe() + ": residual input Z has shape " + ShapeToString(z.shape()) +
+                    ", expected the output's " + ShapeToString(y_shape));
+    }
+    conv->Run(g, x.data<float>(), y.data<float>(), act_, ctx.threads,
+              z.defined() ? z.data<float>() : nullptr);
     return {y};
   }
 
