@@ -492,6 +492,26 @@ TEST(MatMulIntegerOp, VectorOperandsAndErrors) {
   EXPECT_NE(err.find("a_zero_point"), std::string::npos) << err;
 }
 
+TEST(MatMulIntegerOp, EmptyDimensions) {
+  // K = 0: every accumulator is the empty sum 0. M = 0 / N = 0: empty outputs.
+  const Tensor yk =
+      OneNode("MatMulInteger").In(Tensor(DType::kU8, {2, 0})).In(Tensor(DType::kI8, {0, 3})).Run1();
+  EXPECT_EQ(yk.shape(), (Shape{2, 3}));
+  EXPECT_EQ(yk.ToInt64Vector(), std::vector<int64_t>(6, 0));
+  EXPECT_EQ(OneNode("MatMulInteger")
+                .In(Tensor(DType::kU8, {0, 4}))
+                .In(Tensor(DType::kI8, {4, 3}))
+                .Run1()
+                .shape(),
+            (Shape{0, 3}));
+  EXPECT_EQ(OneNode("MatMulInteger")
+                .In(Tensor(DType::kU8, {2, 4}))
+                .In(Tensor(DType::kI8, {4, 0}))
+                .Run1()
+                .shape(),
+            (Shape{2, 0}));
+}
+
 TEST(QGemmOp, OrtSemantics) {
   std::mt19937 rng(8);
   const int64_t M = 5, K = 13, N = 6;
