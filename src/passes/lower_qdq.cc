@@ -9,6 +9,7 @@
 //   Q(clip(y, lo, hi)) = clamp(Q(y), Q(lo), Q(hi))        (Relu: lo = 0, Q(0) = zero point).
 // When that clamp is the whole [qmin, qmax] range the activation is dropped (it can change
 // nothing); otherwise it needs a qforge-domain op with out_min/out_max (Conv, MatMul, Gemm).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>

@@ -13,6 +13,7 @@
 //     scale s_in * s_w; each quantized activation tensor T gets one QuantizeLinear ->
 //     DequantizeLinear pair right after its producer, and every reader reads the dequantized
 //     value (so fp32 readers see exactly what the integer path represents).
+#include <algorithm>
 #include <cmath>
 #include <set>
 
