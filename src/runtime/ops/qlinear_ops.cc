@@ -250,7 +250,8 @@ class QConvOp final : public OpKernel {
     } else {
       out = QGemmOutput::Int32();
     }
-    Tensor y(y_type, y_shape);
+    // Both kernels write every output element.
+    Tensor y = Tensor::Uninitialized(y_type, y_shape);
     if (y.numel() > 0) {
       if (kernels::QDepthwiseApplies(s)) {  // depthwise: the direct per-channel kernel
         kernels::QDepthwiseConv(s, xin, p->codes.data(), p->zero_points.data(),
@@ -712,7 +713,7 @@ std::unique_ptr<OpKernel> MakeQLinearBinary(const OpInit& init, bool add) {
     } catch (const Error& e) {
       FailNode(n, e.what());
     }
-    Tensor y(t, out_shape);
+    Tensor y = Tensor::Uninitialized(t, out_shape);  // QAdd / QMul write every element
     const int64_t total = y.numel();
     if (total == 0) return std::vector<Tensor>{y};
     // Same shape: element by element; a one-element operand: broadcast scalar; otherwise the
