@@ -258,8 +258,8 @@ nlohmann::json SummaryJson(const calib::CalibTable& t, const std::vector<std::st
 }
 
 int RunMerge(const CalibrateOptions& o) {
-  if (!o.model.empty())
-    throw Error("--merge takes calibration tables only (got MODEL '" + o.model + "' too)");
+  if (!o.model.empty() || !o.data.empty())
+    throw Error("--merge takes calibration tables only (no MODEL, no --data)");
   std::vector<calib::CalibTable> tables;
   for (const std::string& path : o.merge) tables.push_back(calib::LoadCalibTable(path));
   const calib::CalibTable merged = calib::MergeCalibTables(tables);
