@@ -9,6 +9,8 @@
 //   Q(clip(y, lo, hi)) = clamp(Q(y), Q(lo), Q(hi))        (Relu: lo = 0, Q(0) = zero point).
 // When that clamp is the whole [qmin, qmax] range the activation is dropped (it can change
 // nothing); otherwise it needs a qforge-domain op with out_min/out_max (Conv, MatMul, Gemm).
+// A QuantizeLinear of a constant (an fp32 weight some tools keep) is folded into an initializer
+// first, so its DequantizeLinear looks like any int8 weight.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -131,7 +133,7 @@ class Lowering {
   explicit Lowering(ir::Graph& g) : g_(g) {}
 
   int Run() {
-    int rewrites = 0;
+    int rewrites = FoldConstantQuantize();
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (TryLower(i)) {
         ++rewrites;
@@ -399,6 +401,47 @@ class Lowering {
     if (!HaveOp(l.domain, l.op_type)) return false;
     Replace(i, l, t);
     return true;
+  }
+
+  // QuantizeLinear of a constant fp32 tensor (weights some tools leave in fp32 in front of the
+  // DequantizeLinear) becomes the quantized initializer, with the same rounding as the op
+  // (numerics::Quantize: x / s in float, half to even, saturated).
+  int FoldConstantQuantize() {
+    int n = 0;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const ir::Node& q = g_.nodes[i];
+      if (!q.domain.empty() || q.op_type != "QuantizeLinear" || q.outputs.size() != 1 ||
+          ir::IsGraphOutput(g_, q.outputs[0]))
+        continue;
+      const Tensor* x = Init(g_, q.inputs[0]);
+      QParam p;
+      if (!x || x->dtype() != DType::kF32 || !ReadParams(g_, q, p)) continue;
+      if (q.attr_int("saturate", 1) != 1) continue;
+      p.dtype =
+          p.zp_t ? p.zp_t->dtype()
+                 : static_cast<DType>(q.attr_int("output_dtype", static_cast<int64_t>(DType::kU8)));
+      if (!IsQuantDType(p.dtype)) continue;
+      numerics::Granularity gr = numerics::Granularity::PerTensor();
+      if (!p.per_tensor()) {
+        const int64_t axis = p.axis < 0 ? p.axis + x->rank() : p.axis;
+        if (axis < 0 || axis >= x->rank() || x->dim(axis) != p.scale_t->numel()) continue;
+        gr = numerics::Granularity::PerChannel(static_cast<int>(axis));
+      }
+      std::vector<numerics::QuantParams> params;
+      for (int64_t c = 0; c < p.scale_t->numel(); ++c) params.push_back({p.s(c), p.z(c)});
+      Tensor out(p.dtype, x->shape());
+      if (p.dtype == DType::kI8)
+        numerics::Quantize(x->data<float>(), x->shape(), gr, params, numerics::kInt8,
+                           out.data<int8_t>());
+      else
+        numerics::Quantize(x->data<float>(), x->shape(), gr, params, numerics::kUInt8,
+                           out.data<uint8_t>());
+      g_.initializers[q.outputs[0]] = out;
+      dead_.insert(static_cast<int>(i));
+      ++n;
+    }
+    EraseDead();
+    return n;
   }
 
   // QuantizeLinear(DequantizeLinear(x)) with equal parameters is x.

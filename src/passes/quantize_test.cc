@@ -492,7 +492,7 @@ namespace {
 // A QDQ model as other tools write it (ONNX Runtime's quantize_static style): zero points
 // omitted where they are 0 (uint8 by default), weight zero points given per channel, the bias
 // either int32 behind a DequantizeLinear without zero point or plain fp32.
-ir::Graph ForeignQdq(bool fp32_bias) {
+ir::Graph ForeignQdq(bool fp32_bias, bool fp32_weight = false) {
   ir::Graph g;
   g.opset_imports[""] = 13;
   g.inputs.push_back(
@@ -506,8 +506,18 @@ ir::Graph ForeignQdq(bool fp32_bias) {
   Tensor w(DType::kI8, {3, 2, 3, 3});
   for (int64_t i = 0; i < w.numel(); ++i)
     w.data<int8_t>()[i] = static_cast<int8_t>((i * 37) % 255 - 127);
-  g.initializers["w_q"] = w;
   g.initializers["w_s"] = Tensor::FromVector<float>({3}, sw);
+  if (fp32_weight) {  // the weight left in fp32 behind QuantizeLinear -> DequantizeLinear
+    Tensor wf(DType::kF32, w.shape());
+    for (int64_t i = 0; i < w.numel(); ++i)
+      wf.data<float>()[i] = w.data<int8_t>()[i] * sw[i / 18] + 0.001f * (i % 3);
+    g.initializers["w_f"] = wf;
+    ir::Node qw = N("QuantizeLinear", {"w_f", "w_s", "w_z"}, {"w_q"}, "w_quant");
+    qw.attrs["axis"] = int64_t{0};
+    g.nodes.push_back(qw);
+  } else {
+    g.initializers["w_q"] = w;
+  }
   g.initializers["w_z"] = Tensor(DType::kI8, {3});
   g.initializers["x_s"] = Tensor::Scalar<float>(sx);
   g.initializers["y_s"] = Tensor::Scalar<float>(sy);
@@ -541,8 +551,9 @@ ir::Graph ForeignQdq(bool fp32_bias) {
 
 TEST(LowerQdqToInteger, LowersQdqModelsFromOtherTools) {
   if (!runtime::FindOp("", "QLinearConv")) GTEST_SKIP() << "QLinearConv missing";
-  for (bool fp32_bias : {false, true}) {
-    const ir::Graph g = ForeignQdq(fp32_bias);
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool fp32_bias = variant == 1;
+    const ir::Graph g = ForeignQdq(fp32_bias, /*fp32_weight=*/variant == 2);
     ir::Graph l = g;
     EXPECT_GT(LowerQdqToInteger(l), 0);
     EXPECT_TRUE(ir::Verify(l).empty());
