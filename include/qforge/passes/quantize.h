@@ -94,7 +94,8 @@ bool HasQdq(const ir::Graph& g);
 //   Relu/Clip: the qforge-domain variants with out_min/out_max), Add/Mul -> QLinearAdd/Mul,
 //   Concat -> QLinearConcat, AveragePool / GlobalAveragePool -> QLinear*; MaxPool, Reshape,
 //   Transpose, Flatten, Squeeze, Unsqueeze and Resize(nearest) with equal input and output
-//   parameters run on the quantized tensor directly. A DequantizeLinear -> QuantizeLinear pair
+//   parameters run on the quantized tensor directly. QuantizeLinear of a constant fp32 tensor
+//   is folded into the quantized initializer first. A DequantizeLinear -> QuantizeLinear pair
 //   with equal parameters collapses; dead nodes and values are removed.
 // A pattern is lowered only when the runtime has the integer op (runtime op registry), so the
 // result always runs; anything else keeps its fp32 form between DQ and Q. Returns the number
