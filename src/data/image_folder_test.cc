@@ -1,6 +1,7 @@
 // Tests of image-folder loading: PNG/JPEG files written with stb_image_write to a temp dir,
 // channel conversion, bilinear resize against hand-computed values, normalization, errors.
 #define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC  // private copy: other test files may include it too
 #include "qforge/data/image_folder.h"
 
 #include <gtest/gtest.h>
