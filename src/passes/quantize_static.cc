@@ -593,6 +593,14 @@ QuantizeResult QuantizeStatic(const ir::Graph& graph, const calib::CalibTable& t
     const Plan& p = q.plans()[i];
     res.nodes.push_back({names[i].first, names[i].second, p.quantize, p.reason});
   }
+  int quantized = 0, missing = 0;
+  for (const NodeDecision& d : res.nodes) {
+    quantized += d.quantized;
+    missing += d.reason.rfind("no calibration range", 0) == 0;
+  }
+  if (quantized == 0 && missing > 0)
+    res.notes.push_back("no node was quantized: the calibration table (made for '" + table.model +
+                        "') has no ranges for this model's tensors");
   ir::VerifyOrThrow(res.graph);
   return res;
 }

@@ -224,6 +224,18 @@ TEST(QuantizeStatic, MissingCalibrationKeepsTheNodeFp32WithAReason) {
   EXPECT_EQ(Decision(r, "conv").reason, "no calibration range for 'x'");
   EXPECT_FALSE(Decision(r, "pool").quantized);  // its input is not quantized any more
   EXPECT_TRUE(Decision(r, "fc").quantized) << Decision(r, "fc").reason;
+  // A table made for another model quantizes nothing, and says so.
+  calib::CalibTable other;
+  other.model = "other.onnx";
+  other.entries["unrelated"] = {};
+  const QuantizeResult none = QuantizeStatic(g, other);
+  for (const auto& d : none.nodes) EXPECT_FALSE(d.quantized) << d.node;
+  EXPECT_NE(none.notes.back().find("other.onnx"), std::string::npos);
+  EXPECT_EQ(ir::ToText(none.graph), [&] {
+    ir::Graph clean = g;
+    RunInferencePipeline(clean);
+    return ir::ToText(clean);
+  }());
 }
 
 TEST(QuantizeStatic, GraphOutputsCanStayFp32) {
