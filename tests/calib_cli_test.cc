@@ -15,6 +15,7 @@
 #include "qforge/calib/calib_table.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/data/npy.h"
+#include "qforge/onnx/onnx.h"
 
 namespace qforge {
 namespace {
@@ -157,6 +158,40 @@ TEST_F(CalibrateCli, ImageAndNpyFolders) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("z.npy"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(Path("n2.json")));
+}
+
+TEST_F(CalibrateCli, SeveralInputsFromNpySubfolders) {
+  // y = a + b with two f32 [N, 3] inputs; samples in npy/a/*.npy and npy/b/*.npy.
+  ir::Graph g;
+  g.name = "two_inputs";
+  g.opset_imports[""] = 17;
+  for (const char* name : {"a", "b"})
+    g.inputs.push_back({name, DType::kF32, true, {ir::Dim::Symbol("N"), ir::Dim::Known(3)}});
+  g.nodes.push_back({"add", "Add", "", {"a", "b"}, {"y"}, {}});
+  g.outputs.push_back({"y", DType::kF32, true, {ir::Dim::Symbol("N"), ir::Dim::Known(3)}});
+  onnx_io::SaveModel(g, Path("two.onnx"));
+  fs::create_directories(dir_ / "npy" / "a");
+  fs::create_directories(dir_ / "npy" / "b");
+  for (int k = 0; k < 5; ++k) {
+    const std::string f = std::to_string(k) + ".npy";
+    data::WriteNpy(Path("npy/a/" + f), Tensor::FromVector<float>({3}, {1.0f * k, 0, -1}));
+    data::WriteNpy(Path("npy/b/" + f), Tensor::FromVector<float>({3}, {10.0f * k, 0, -2}));
+  }
+  Result r = Run("calibrate " + Path("two.onnx") + " --data " + Path("npy") + " --batch 2 -o " +
+                 Path("t.json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const calib::CalibTable t = calib::LoadCalibTable(Path("t.json"));
+  EXPECT_EQ(t.samples, 5);
+  EXPECT_EQ(t.Find("a")->stats.max, 4);
+  EXPECT_EQ(t.Find("b")->stats.max, 40);
+  EXPECT_EQ(t.Find("y")->stats.max, 44);  // a and b paired by file index
+  EXPECT_EQ(t.Find("y")->stats.min, -3);
+  EXPECT_EQ(t.Find("y")->batches, 3);  // 2 + 2 + 1
+  // A missing subfolder is an error naming the input.
+  fs::remove_all(dir_ / "npy" / "b");
+  r = Run("calibrate " + Path("two.onnx") + " --data " + Path("npy") + " -o " + Path("t2.json"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("model input 'b'"), std::string::npos) << r.err;
 }
 
 TEST_F(CalibrateCli, Errors) {
