@@ -53,6 +53,9 @@ void GlobalAveragePoolRef(int64_t planes, int64_t plane_size, const float* x, fl
 // 2-D only (g.in.size() == 2), fp32, no indices. Same result as MaxPoolRef for NaN-free input
 // (max is exact; which NaN propagates may differ).
 void MaxPool2dF32(const PoolGeometry& g, const float* x, float* y, int threads);
+// The same for 8-bit tensors (uint8_t, int8_t): max is exact, so equal to MaxPoolRef<T>.
+template <typename T>
+void MaxPool2d(const PoolGeometry& g, const T* x, T* y, int threads);
 // 2-D only. Sums in a different order than the reference (float), so equal up to rounding.
 void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float* x, float* y,
                       int threads);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "qforge/kernels/pool.h"
 #include "qforge/tensor/tensor.h"
@@ -158,9 +160,9 @@ std::vector<float> AxisCounts(const PoolGeometry& g, int axis, bool count_includ
 //  (2) horizontal: combine the kernel[1] taps buf[ow * sw + kw * dw] of that buffer.
 // Filler is the identity of the combine (lowest float for max, 0 for sum), so padding never
 // wins a max and adds nothing to a sum. kMax selects max, else sum divided by count_h * count_w.
-template <bool kMax>
-void Pool2dF32(const PoolGeometry& g, const float* x, float* y, const float* count_h,
-               const float* count_w, int threads) {
+template <typename T, bool kMax>
+void Pool2d(const PoolGeometry& g, const T* x, T* y, const float* count_h, const float* count_w,
+            int threads) {
   const int64_t H = g.in[0], W = g.in[1], OH = g.out[0], OW = g.out[1];
   const int64_t KH = g.kernel[0], KW = g.kernel[1], sh = g.strides[0], sw = g.strides[1];
   const int64_t dh = g.dilations[0], dw = g.dilations[1], ph = g.pads_begin[0];
@@ -168,25 +170,25 @@ void Pool2dF32(const PoolGeometry& g, const float* x, float* y, const float* cou
   const int64_t planes = g.batch * g.channels;
   if (planes == 0 || OH == 0 || OW == 0) return;
   const int64_t buf_len = std::max((OW - 1) * sw + (KW - 1) * dw + 1, pw + W);
-  const float fill = kMax ? std::numeric_limits<float>::lowest() : 0.0f;
-  auto combine = [](float a, float b) { return kMax ? std::max(a, b) : a + b; };
+  const T fill = kMax ? std::numeric_limits<T>::lowest() : T(0);
+  auto combine = [](T a, T b) { return kMax ? std::max(a, b) : T(a + b); };
   // One row buffer per thread, allocated here: an exception must not escape the OpenMP region.
   const int nthreads = planes * OH * OW > 4096 ? NumThreads(threads) : 1;
-  std::vector<float> buffers(static_cast<size_t>(buf_len) * nthreads, fill);
+  std::vector<T> buffers(static_cast<size_t>(buf_len) * nthreads, fill);
 #pragma omp parallel num_threads(nthreads)
   {
-    float* buf = buffers.data() + static_cast<size_t>(buf_len) * omp_get_thread_num();
-    float* mid = buf + pw;  // mid[w] is input column w
+    T* buf = buffers.data() + static_cast<size_t>(buf_len) * omp_get_thread_num();
+    T* mid = buf + pw;  // mid[w] is input column w
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-      const float* xp = x + p * H * W;
-      float* yp = y + p * OH * OW;
+      const T* xp = x + p * H * W;
+      T* yp = y + p * OH * OW;
       for (int64_t oh = 0; oh < OH; ++oh) {
         bool any = false;
         for (int64_t kh = 0; kh < KH; ++kh) {
           const int64_t ih = oh * sh - ph + kh * dh;
           if (ih < 0 || ih >= H) continue;
-          const float* xrow = xp + ih * W;
+          const T* xrow = xp + ih * W;
           if (!any) {
             std::copy(xrow, xrow + W, mid);
             any = true;
@@ -196,15 +198,16 @@ void Pool2dF32(const PoolGeometry& g, const float* x, float* y, const float* cou
           }
         }
         if (!any) std::fill(mid, mid + W, fill);
-        float* yrow = yp + oh * OW;
+        T* yrow = yp + oh * OW;
 #pragma omp simd
         for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = buf[ow * sw];
         for (int64_t kw = 1; kw < KW; ++kw) {
-          const float* tap = buf + kw * dw;
+          const T* tap = buf + kw * dw;
 #pragma omp simd
           for (int64_t ow = 0; ow < OW; ++ow) yrow[ow] = combine(yrow[ow], tap[ow * sw]);
         }
         if constexpr (!kMax) {
+          static_assert(std::is_same_v<T, float>, "average pooling is fp32 here");
           const float ch = count_h[oh];
 #pragma omp simd
           for (int64_t ow = 0; ow < OW; ++ow) {
@@ -222,8 +225,17 @@ void Pool2dF32(const PoolGeometry& g, const float* x, float* y, const float* cou
 void MaxPool2dF32(const PoolGeometry& g, const float* x, float* y, int threads) {
   CheckPoolGeometry(g);
   if (g.in.size() != 2) throw Error("MaxPool2dF32: needs 2 spatial dims");
-  Pool2dF32<true>(g, x, y, nullptr, nullptr, threads);
+  Pool2d<float, true>(g, x, y, nullptr, nullptr, threads);
 }
+
+template <typename T>
+void MaxPool2d(const PoolGeometry& g, const T* x, T* y, int threads) {
+  CheckPoolGeometry(g);
+  if (g.in.size() != 2) throw Error("MaxPool2d: needs 2 spatial dims");
+  Pool2d<T, true>(g, x, y, nullptr, nullptr, threads);
+}
+template void MaxPool2d<uint8_t>(const PoolGeometry&, const uint8_t*, uint8_t*, int);
+template void MaxPool2d<int8_t>(const PoolGeometry&, const int8_t*, int8_t*, int);
 
 void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float* x, float* y,
                       int threads) {
@@ -231,7 +243,7 @@ void AveragePool2dF32(const PoolGeometry& g, bool count_include_pad, const float
   if (g.in.size() != 2) throw Error("AveragePool2dF32: needs 2 spatial dims");
   const std::vector<float> count_h = AxisCounts(g, 0, count_include_pad);
   const std::vector<float> count_w = AxisCounts(g, 1, count_include_pad);
-  Pool2dF32<false>(g, x, y, count_h.data(), count_w.data(), threads);
+  Pool2d<float, false>(g, x, y, count_h.data(), count_w.data(), threads);
 }
 
 void GlobalAveragePoolF32(int64_t planes, int64_t plane_size, const float* x, float* y,

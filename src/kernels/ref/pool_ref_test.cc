@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -151,6 +152,35 @@ TEST(PoolFast, MatchesReferenceOverManyGeometries) {
             ++cases;
           }
   EXPECT_GT(cases, 50);
+}
+
+// 8-bit max pooling: bit-exact with the reference, extremes (lowest value everywhere, padding
+// never wins) included.
+template <typename T>
+void CheckMaxPool8() {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> dist(std::numeric_limits<T>::lowest(),
+                                          std::numeric_limits<T>::max());
+  for (int64_t k = 1; k <= 3; ++k)
+    for (int64_t s = 1; s <= 2; ++s)
+      for (int64_t pb = 0; pb < k; ++pb) {
+        PoolGeometry g = Geo2d(2, 3, 7, 9, k, s, 1, pb, pb);
+        if (g.out[0] <= 0 || g.out[1] <= 0) continue;
+        for (int fill : {-1, 0}) {  // -1: random values; 0: every value the type's lowest
+          std::vector<T> x(2 * 3 * 7 * 9);
+          for (T& v : x) v = fill ? static_cast<T>(dist(rng)) : std::numeric_limits<T>::lowest();
+          const size_t ny = 2 * 3 * g.out[0] * g.out[1];
+          std::vector<T> ref(ny), fast(ny);
+          MaxPoolRef<T>(g, x.data(), ref.data(), nullptr, 0);
+          MaxPool2d<T>(g, x.data(), fast.data(), 2);
+          ASSERT_EQ(ref, fast) << "k=" << k << " s=" << s << " pb=" << pb;
+        }
+      }
+}
+
+TEST(PoolFast, MaxPool8BitMatchesReference) {
+  CheckMaxPool8<uint8_t>();
+  CheckMaxPool8<int8_t>();
 }
 
 TEST(PoolFast, GlobalAveragePoolMatchesReference) {

@@ -223,6 +223,10 @@ class PoolOp final : public OpKernel {
       kernels::MaxPool2dF32(g, x.data<float>(), y.data<float>(), ctx.threads);
     else if (x.dtype() == DType::kF32)
       kernels::MaxPoolRef<float>(g, x.data<float>(), y.data<float>(), idx, storage_order_);
+    else if (x.dtype() == DType::kU8 && nd == 2 && !want_indices_)
+      kernels::MaxPool2d<uint8_t>(g, x.data<uint8_t>(), y.data<uint8_t>(), ctx.threads);
+    else if (x.dtype() == DType::kI8 && nd == 2 && !want_indices_)
+      kernels::MaxPool2d<int8_t>(g, x.data<int8_t>(), y.data<int8_t>(), ctx.threads);
     else if (x.dtype() == DType::kU8)
       kernels::MaxPoolRef<uint8_t>(g, x.data<uint8_t>(), y.data<uint8_t>(), idx, storage_order_);
     else
