@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -171,6 +172,38 @@ TEST(FakeQuantizeValue, IsDequantizeOfQuantize) {
   }
   EXPECT_EQ(FakeQuantizeValue(-200.0f, {1.0f, 0}, kInt8, true), -127.0f);
   EXPECT_EQ(FakeQuantizeValue(-200.0f, {1.0f, 0}, kInt8), -128.0f);
+}
+
+// The vectorized run quantizer equals QuantizeValue everywhere: ties at every integer and
+// half-integer of the range, saturation, NaN/Inf, huge and tiny values, random floats, for
+// 8- and 16-bit formats and zero points at and beyond the ends.
+TEST(QuantizeRun, MatchesQuantizeValueEverywhere) {
+  std::vector<float> x;
+  for (int k = -70000 * 2; k <= 70000 * 2; ++k) x.push_back(0.5f * static_cast<float>(k));
+  for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                  -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::max(),
+                  std::numeric_limits<float>::lowest(), std::numeric_limits<float>::denorm_min(),
+                  -0.0f, 8388607.5f, 4194303.5f, -4194304.5f, 12582912.0f})
+    x.push_back(v);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1e6f, 1e6f);
+  for (int i = 0; i < 200000; ++i) x.push_back(u(rng) * (i % 3 == 0 ? 1e-6f : 1.0f));
+  struct Case {
+    int32_t qmin, qmax, z;
+    float s;
+  };
+  for (const Case c :
+       {Case{-128, 127, 0, 1.0f}, Case{0, 255, 128, 0.5f}, Case{0, 255, 0, 3.0f},
+        Case{-127, 127, -3, 0.1f}, Case{-32768, 32767, 100, 1.0f}, Case{0, 65535, 65535, 0.25f},
+        Case{-8, 7, 7, 1.0f}, Case{-128, 127, 300, 1.0f}}) {
+    const QuantParams p{c.s, c.z};
+    std::vector<int32_t> fast(x.size());
+    QuantizeRun<int32_t>(x.data(), static_cast<int64_t>(x.size()), p, c.qmin, c.qmax, fast.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(fast[i], QuantizeValue(x[i], p, c.qmin, c.qmax))
+          << "x=" << x[i] << " s=" << c.s << " z=" << c.z << " [" << c.qmin << ", " << c.qmax
+          << "]";
+  }
 }
 
 TEST(Granularity, ParamShapes) {

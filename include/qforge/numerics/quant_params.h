@@ -73,6 +73,11 @@ inline int32_t QuantizeValue(float x, QuantParams p, IntFormat fmt) {
   return QuantizeValue(x, p, fmt.qmin(), fmt.qmax());
 }
 
+// q[i] = QuantizeValue(x[i], p, qmin, qmax) for i < n: the same result, vectorized (the array
+// functions below use it). Q is int8_t, uint8_t, int16_t, uint16_t or int32_t.
+template <typename Q>
+void QuantizeRun(const float* x, int64_t n, QuantParams p, int32_t qmin, int32_t qmax, Q* q);
+
 // ONNX DequantizeLinear: r = float(q - z) * s (q - z exact in 64-bit, then one float multiply).
 inline float DequantizeValue(int32_t q, QuantParams p) {
   return static_cast<float>(int64_t{q} - int64_t{p.zero_point}) * p.scale;
