@@ -99,7 +99,11 @@ void DeinterleaveRow2__avx2(const void* x, bool is_signed, int32_t zx, int64_t n
   }
   for (; i < n; ++i) {
     const int32_t v = is_signed ? static_cast<int8_t>(xs[i]) : xs[i];
-    (i % 2 ? odd : even)[i / 2] = static_cast<int16_t>(v - zx);
+    const int16_t d = static_cast<int16_t>(v - zx);
+    if (i % 2)
+      odd[i / 2] = d;
+    else
+      even[i / 2] = d;
   }
 }
 
