@@ -12,12 +12,12 @@ struct Command {
   std::function<int()> run;  // runs it; returns the exit code, throws on error
 };
 
-Command AddInfoCommand(CLI::App& root);     // cmd_info.cc
-Command AddRunCommand(CLI::App& root);      // cmd_run.cc
-Command AddEvalCommand(CLI::App& root);     // cmd_eval.cc
-Command AddBenchCommand(CLI::App& root);    // cmd_bench.cc
-Command AddFormatsCommand(CLI::App& root);  // cmd_formats.cc
+Command AddInfoCommand(CLI::App& root);       // cmd_info.cc
+Command AddRunCommand(CLI::App& root);        // cmd_run.cc
+Command AddEvalCommand(CLI::App& root);       // cmd_eval.cc
+Command AddBenchCommand(CLI::App& root);      // cmd_bench.cc
+Command AddFormatsCommand(CLI::App& root);    // cmd_formats.cc
 Command AddCalibrateCommand(CLI::App& root);  // cmd_calibrate.cc
-Command AddQuantizeCommand(CLI::App& root);  // cmd_quantize.cc
+Command AddQuantizeCommand(CLI::App& root);   // cmd_quantize.cc
 
 }  // namespace qforge::cli

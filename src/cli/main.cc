@@ -30,9 +30,9 @@ int Main(int argc, char** argv) {
       "Errors are printed as one line 'qforge: error: ...'; the exit code is 1 for errors,\n"
       "2 for command-line usage errors.");
   std::vector<qforge::cli::Command> commands = {
-      qforge::cli::AddInfoCommand(app),    qforge::cli::AddRunCommand(app),
-      qforge::cli::AddEvalCommand(app),    qforge::cli::AddBenchCommand(app),
-      qforge::cli::AddFormatsCommand(app),  qforge::cli::AddQuantizeCommand(app),
+      qforge::cli::AddInfoCommand(app),      qforge::cli::AddRunCommand(app),
+      qforge::cli::AddEvalCommand(app),      qforge::cli::AddBenchCommand(app),
+      qforge::cli::AddFormatsCommand(app),   qforge::cli::AddQuantizeCommand(app),
       qforge::cli::AddCalibrateCommand(app),
   };
   try {
