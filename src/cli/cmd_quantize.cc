@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/quantize_options.h"
 #include "qforge/calib/calib_table.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/kernels/isa.h"
@@ -19,35 +20,6 @@
 
 namespace qforge::cli {
 namespace {
-
-struct QuantizeCliOptions {
-  std::string model;
-  std::string method = "static";
-  std::string calib;
-  std::string output;
-  bool per_tensor = false;
-  std::string activation_dtype = "uint8";
-  bool symmetric_activations = false;
-  std::vector<std::string> exclude;
-  std::string target = "auto";
-  bool keep_fp32_outputs = false;
-  std::string data;
-  std::string data_dir = std::string(data::kFashionMnistDir);
-  int64_t samples = 256;
-  int64_t batch = 64;
-  int threads = 0;
-  bool json = false;
-};
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-int64_t FileBytes(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
-}
 
 // Calibration-data batches for the activation error table: Fashion-MNIST training images
 // (the calibration source), shaped for the model's single input like `qforge eval` does.
@@ -85,9 +57,9 @@ nlohmann::json JsonNumber(double v) {
   return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
 }
 
-int RunQuantize(const QuantizeCliOptions& o) {
-  if (o.method != "static")
-    throw Error("--method '" + o.method + "' is not supported by this command (supported: static)");
+int RunQuantizeStatic(const QuantizeCliOptions& o) {
+  if (o.calib.empty())
+    throw Error("--method static needs --calib calib.json (from 'qforge calibrate')");
   const bool to_qf = EndsWith(o.output, ".qf");
   if (!to_qf && !EndsWith(o.output, ".onnx"))
     throw Error("-o '" + o.output + "': the output must end in .onnx (QDQ) or .qf (native)");
@@ -205,14 +177,50 @@ int RunQuantize(const QuantizeCliOptions& o) {
   return 0;
 }
 
+int RunQuantize(const QuantizeCliOptions& o) {
+  if (o.method == "static") return RunQuantizeStatic(o);
+  if (o.method == "dynamic") return RunQuantizeDynamic(o);
+  if (o.method == "weight-only") return RunQuantizeWeightOnly(o);
+  throw Error("--method '" + o.method + "' is not known (supported: static, dynamic, weight-only)");
+}
+
 }  // namespace
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int64_t FileBytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
 
 Command AddQuantizeCommand(CLI::App& root) {
   auto o = std::make_shared<QuantizeCliOptions>();
-  CLI::App* app = root.add_subcommand("quantize", "Quantize a model to int8 (static PTQ)");
+  CLI::App* app = root.add_subcommand(
+      "quantize", "Quantize a model: static int8 PTQ, dynamic int8, or weight-only int8/int4");
   app->add_option("MODEL", o->model, "fp32 ONNX model")->required();
-  app->add_option("--method", o->method, "Quantization method: static")->capture_default_str();
-  app->add_option("--calib", o->calib, "Calibration table (from 'qforge calibrate')")->required();
+  app->add_option("--method", o->method,
+                  "static (calibrated int8), dynamic (int8 weights, activations quantized at run "
+                  "time), weight-only (int8/int4 weights, fp32 activations)")
+      ->capture_default_str();
+  app->add_option("--calib", o->calib,
+                  "Calibration table (from 'qforge calibrate'); required by --method static");
+  app->add_option("--ops", o->ops,
+                  "dynamic: op types to quantize (default MatMul Gemm; Conv is opt-in because "
+                  "dynamic conv is known to lose accuracy)")
+      ->expected(1, -1);
+  app->add_option("--granularity", o->granularity,
+                  "dynamic: activation parameters per-tensor or per-row (per token)")
+      ->capture_default_str();
+  app->add_option("--bits", o->bits, "weight-only: weight bits, 8 or 4")->capture_default_str();
+  app->add_option("--group-size", o->group_size, "weight-only: weights per scale, 32, 64 or 128")
+      ->capture_default_str();
+  app->add_flag("--asymmetric-weights", o->asymmetric_weights,
+                "weight-only: a zero point per group (default symmetric)");
+  app->add_option("--scale-dtype", o->scale_dtype, "weight-only: scales stored as fp16 or fp32")
+      ->capture_default_str();
   app->add_option("-o,--output", o->output, "Output: OUT.onnx (QDQ) or OUT.qf (native)")
       ->required();
   app->add_flag("--per-tensor", o->per_tensor,
