@@ -1,5 +1,6 @@
 // Dynamic int8 Linear (row-wise quantize + int8 GEMM + per-row/per-column dequantize) vs the fp32
-// GEMM, and the int4 weight-only GEMV vs the fp32 GEMV, at 4096 x 4096 (single thread default).
+// GEMM, and the int4 / int8 weight-only GEMV and GEMM vs fp32, at 4096 x 4096 (single thread
+// default).
 // bytes/s counts the weight bytes read per call (the memory-bound part at batch 1);
 // BM_ReadBandwidth measures this machine's streaming read rate for comparison. Run:
 // build/bench/qf_dynq_bench  (QF_BENCH_THREADS=n for n threads)
@@ -14,6 +15,7 @@
 #include "qforge/kernels/dynq.h"
 #include "qforge/kernels/gemm.h"
 #include "qforge/kernels/qgemm.h"
+#include "qforge/kernels/weight_only.h"
 
 namespace {
 
@@ -78,15 +80,38 @@ void BM_DynamicInt8Linear(benchmark::State& state) {
 }
 
 // int4 weight-only GEMM (x quantized to int8 per row, 4-bit weights unpacked in registers).
-// range(3): group size; range(4): 1 = fp16 scales.
+// range(3): group size; range(4): 1 = fp16 scales; range(5): 1 = the AVX-512 VNNI kernel on
+// prepacked weights (where the CPU has it), 0 = the AVX2 kernel.
 void BM_Int4Gemm(benchmark::State& state) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2), gs = state.range(3);
   const std::vector<float> x = Random(M * K, 1.0f, 1), w = Random(N * K, 0.02f, 2),
                            b = Random(N, 0.1f, 3);
-  const k::Int4Weights q = k::QuantizeInt4Weights(w.data(), N, K, gs, true, state.range(4) == 1);
+  k::Int4Weights q = k::QuantizeInt4Weights(w.data(), N, K, gs, true, state.range(4) == 1);
+  const k::Isa isa = state.range(5) == 1 ? k::Isa::kAvx512 : k::Isa::kAvx2;
+  if (state.range(5) == 1) {
+    if (!k::IsaSupported(k::Isa::kAvx512)) return state.SkipWithError("no AVX-512");
+    k::PrepackInt4Weights(q, isa);
+    if (q.vnni.empty()) return state.SkipWithError("no AVX-512 VNNI");
+  }
   std::vector<float> y(M * N);
   for (auto _ : state) {
-    k::Int4Gemm(M, x.data(), K, q, b.data(), y.data(), N);
+    k::Int4Gemm(M, x.data(), K, q, b.data(), y.data(), N, isa);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, M, N, K, static_cast<double>(q.bytes()));
+}
+
+// 8-bit weight-only GEMM (x quantized to int16 per row, 8-bit codes widened in registers).
+// range(3): group size (fp16 scales, symmetric).
+void BM_Int8WeightGemm(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2), gs = state.range(3);
+  const std::vector<float> x = Random(M * K, 1.0f, 1), w = Random(N * K, 0.02f, 2),
+                           b = Random(N, 0.1f, 3);
+  const k::Int8Weights q = k::QuantizeInt8Weights(w.data(), N, K, gs, true, true);
+  std::vector<float> y(M * N);
+  for (auto _ : state) {
+    k::Int8WeightGemm(M, x.data(), K, q, b.data(), y.data(), N);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -122,10 +147,18 @@ BENCHMARK(BM_DynamicInt8Linear)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Int4Gemm)
-    ->Args({1, 4096, 4096, 32, 1})
-    ->Args({1, 4096, 4096, 32, 0})
-    ->Args({1, 4096, 4096, 128, 1})
-    ->Args({64, 4096, 4096, 32, 1})
+    ->Args({1, 4096, 4096, 32, 1, 1})
+    ->Args({1, 4096, 4096, 32, 1, 0})
+    ->Args({1, 4096, 4096, 32, 0, 1})
+    ->Args({1, 4096, 4096, 128, 1, 1})
+    ->Args({64, 4096, 4096, 32, 1, 1})
+    ->Args({64, 4096, 4096, 32, 1, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Int8WeightGemm)
+    ->Args({1, 4096, 4096, 32})
+    ->Args({1, 4096, 4096, 128})
+    ->Args({64, 4096, 4096, 32})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();

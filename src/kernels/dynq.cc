@@ -11,6 +11,7 @@
 
 #include "kernels/ref/dynq_ref.h"
 #include "kernels/x86/dynq_ukernel.h"
+#include "kernels/x86/int4_vnni.h"
 #include "qforge/kernels/gemm.h"
 #include "qforge/numerics/float_formats.h"
 #include "qforge/tensor/tensor.h"
@@ -152,7 +153,10 @@ void CheckInt4Weights(const char* fn, const Int4Weights& w) {
   if (w.packed.size() != static_cast<size_t>(w.N * w.K / 2) ||
       (w.scales.size() == params) == (w.scales_fp16.size() == params) ||
       (!w.scales.empty() && !w.scales_fp16.empty()) ||
-      (!w.zero_points.empty() && w.zero_points.size() != params))
+      (!w.zero_points.empty() && w.zero_points.size() != params) ||
+      (!w.vnni.empty() && w.vnni.size() != static_cast<size_t>((w.N + detail::kInt4VnniRows - 1) /
+                                                               detail::kInt4VnniRows *
+                                                               detail::kInt4VnniRows * w.K / 2)))
     Fail(fn, "Int4Weights arrays do not match N=" + std::to_string(w.N) +
                  " K=" + std::to_string(w.K) + " group " + std::to_string(w.group_size));
 }
@@ -216,6 +220,22 @@ Int4Weights QuantizeInt4Weights(const float* w, int64_t N, int64_t K, int64_t gr
   return out;
 }
 
+void PrepackInt4Weights(Int4Weights& w, Isa isa) {
+  CheckInt4Weights("PrepackInt4Weights", w);
+  if (isa != Isa::kAvx512 || !IsaSupported(Isa::kAvx512) || !detail::Int4VnniSupported()) return;
+  constexpr int64_t R = detail::kInt4VnniRows;
+  const int64_t tiles = (w.N + R - 1) / R, octets = w.K / 8;
+  w.vnni.assign(static_cast<size_t>(tiles * R * w.K / 2), 0);
+  for (int64_t t = 0; t < tiles; ++t)
+    for (int64_t j = 0; j < R && t * R + j < w.N; ++j)
+      for (int64_t o = 0; o < octets; ++o)
+        for (int64_t i = 0; i < 4; ++i) {
+          const int64_t n = t * R + j;
+          w.vnni[(t * octets + o) * 64 + j * 4 + i] =
+              static_cast<uint8_t>(w.code(n, 8 * o + i) | (w.code(n, 8 * o + 4 + i) << 4));
+        }
+}
+
 void DequantizeInt4Weights(const Int4Weights& w, float* out) {
   CheckInt4Weights("DequantizeInt4Weights", w);
   for (int64_t n = 0; n < w.N; ++n)
@@ -248,6 +268,11 @@ void Int4Gemm(int64_t M, const float* x, int64_t ldx, const Int4Weights& w, cons
       for (int64_t k = g * w.group_size; k < (g + 1) * w.group_size; ++k) s += xq[m * K + k];
       xsum[m * G + g] = s;
     }
+  }
+  if (isa == Isa::kAvx512 && !w.vnni.empty() && IsaSupported(Isa::kAvx512) &&
+      detail::Int4VnniSupported()) {
+    detail::Int4Gemm__avx512vnni(M, xq.data(), K, sx.data(), xsum.data(), w, bias, y, ldy);
+    return;
   }
   detail::Int4Gemm__avx2(M, xq.data(), K, sx.data(), xsum.data(), w, bias, y, ldy);
 }

@@ -371,6 +371,16 @@ void CheckInt4(int64_t M, int64_t N, int64_t K, int64_t gs, bool sym, bool fp16,
   ASSERT_TRUE(SameBits(want.data(), got.data(), M * ldy))
       << "M=" << M << " N=" << N << " K=" << K << " gs=" << gs << " sym=" << sym << " fp16=" << fp16
       << " bias=" << use_bias << " extreme=" << extreme;
+  // The AVX-512 VNNI kernel on the prepacked layout (where the CPU has it), also bit-exact.
+  PrepackInt4Weights(q, Isa::kAvx512);
+  if (!q.vnni.empty()) {
+    std::vector<float> vnni(M * ldy, 9.0f);
+    Int4Gemm(M, x.data(), K + 1, q, use_bias ? bias.data() : nullptr, vnni.data(), ldy,
+             Isa::kAvx512);
+    ASSERT_TRUE(SameBits(want.data(), vnni.data(), M * ldy))
+        << "VNNI: M=" << M << " N=" << N << " K=" << K << " gs=" << gs << " sym=" << sym
+        << " fp16=" << fp16 << " bias=" << use_bias << " extreme=" << extreme;
+  }
   // The contract, independently: dequantized xq times dequantized W (float sums in double).
   std::vector<float> wd(N * K);
   DequantizeInt4Weights(q, wd.data());
@@ -403,6 +413,7 @@ TEST(Int4Gemm, Avx2MatchesReferenceBitForBit) {
     }
   }
   CheckInt4(3, 24, 4096, 128, true, true, true, rng);
+  for (int64_t M : {4, 5, 9, 64}) CheckInt4(M, 37, 256, 32, M % 2, M % 3 == 0, true, rng);
   CheckInt4(2, 17, 4096 + 32, 32, false, true, true, rng);  // odd group count at a real size
   for (int64_t gs : {32, 64, 128}) {
     CheckInt4(2, 11, 256, gs, false, false, true, rng, /*extreme=*/true);

@@ -83,6 +83,9 @@ struct Int4Weights {
   std::vector<float> scales;
   std::vector<uint16_t> scales_fp16;
   std::vector<uint8_t> zero_points;
+  // Optional in-memory copy of the codes in the AVX-512 VNNI kernel's interleaved layout
+  // (PrepackInt4Weights; empty: not prepared). Not part of the model file.
+  std::vector<uint8_t> vnni;
 
   int64_t groups() const { return group_size ? K / group_size : 0; }
   // s[g,n] as fp32 (fp16 scales are converted exactly).
@@ -106,6 +109,12 @@ struct Int4Weights {
 Int4Weights QuantizeInt4Weights(const float* w, int64_t N, int64_t K, int64_t group_size,
                                 bool symmetric, bool fp16_scales);
 
+// Prepares w for the AVX-512 VNNI kernel when `isa` is kAvx512 and this CPU has VNNI: fills
+// w.vnni (16 output rows x 8 k per 64 bytes, see kernels/x86/int4gemm__avx512.cc). Int4Gemm
+// then uses that kernel, bit-exact with the same reference. Otherwise leaves w unchanged.
+// Done once when weights are loaded (the runtime op does it at creation).
+void PrepackInt4Weights(Int4Weights& w, Isa isa = ActiveIsa());
+
 // W'[n,k] = s[g,n] * float(c[n,k] - z[g,n]) into w (N x K), for tests and reports only (the
 // kernels never expand W).
 void DequantizeInt4Weights(const Int4Weights& w, float* out);
@@ -116,7 +125,8 @@ void DequantizeInt4Weights(const Int4Weights& w, float* out);
 //   isum[m,n,g] = sum_{k in group g} xq[m,k] * (c[n,k] - z[g,n])   (exact int32, |.| < 2^18);
 //   the group sum is accumulated in float in increasing g, acc = acc + float(isum) * s
 //   (mul, then add), then multiplied by sx[m], then the bias added.
-// The integer path: weights stay 4-bit in memory (unpacked 32 codes at a time into registers).
+// The integer path: weights stay 4-bit in memory (unpacked 32 codes at a time into registers;
+// with w.vnni prepared and isa kAvx512, the AVX-512 VNNI kernel, else AVX2, else reference).
 // Throws qforge::Error on bad arguments and (from the quantizer) NaN / Inf activations.
 void Int4Gemm(int64_t M, const float* x, int64_t ldx, const Int4Weights& w, const float* bias,
               float* y, int64_t ldy, Isa isa = ActiveIsa());
