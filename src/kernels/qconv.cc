@@ -1,13 +1,19 @@
-// int8 convolution: the input transposed to pixels x channels, im2col with columns ordered
-// (kernel row, kernel column, channel) so each tap is one contiguous copy (padding filled with
-// the input zero point), QGemm per group and image, and the [pixels x channels] result
-// transposed into NCHW.
+// int8 convolution: the input transposed once to pixels x channels (SSE2 16 x 16 byte blocks;
+// int8 codes flipped to uint8 on the way), then, per block of output pixels, im2col with columns
+// ordered (kernel row, kernel column, channel) so each tap is one contiguous copy (padding =
+// the input zero point), QGemm into a small [pixels x channels] tile and that tile transposed
+// into NCHW. Working buffers are per-thread and reused across calls (no allocation, no clearing).
 #include "qforge/kernels/qconv.h"
+
+#include <emmintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <string>
 
+#include "qforge/kernels/gemm.h"
 #include "qforge/tensor/tensor.h"
 
 namespace qforge::kernels {
@@ -16,18 +22,105 @@ namespace {
 
 [[noreturn]] void Fail(const std::string& what) { throw Error("QConv: " + what); }
 
-// dst[c * rows + r] = src[r * cols + c], in blocks so both sides stay in cache.
-template <typename T>
-void TransposeTo(const T* src, int64_t rows, int64_t cols, T* dst) {
+int64_t RoundUp4(int64_t k) { return (k + 3) / 4 * 4; }
+
+// The reduction length of the packed weights: K rounded up to a multiple of 4 (VNNI reads A in
+// quads of k; a row of that length is read in place without staging). The extra columns hold
+// weight 0 and, in the im2col rows, the input zero point, so each adds (za - za) * (0 - zb) = 0:
+// the sum is unchanged. K <= kMaxQGemmK = 2^15 (a multiple of 4) keeps the padded K in range.
+int64_t PaddedK(const QConvShape& s) { return RoundUp4(s.reduction()); }
+
+// A grow-only, 64-byte aligned buffer per thread and slot, never cleared: the callers write
+// every byte they read.
+uint8_t* Scratch(int slot, int64_t bytes) {
+  struct Buf {
+    uint8_t* p = nullptr;
+    int64_t size = 0;
+    ~Buf() { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  thread_local Buf bufs[3];
+  Buf& b = bufs[slot];
+  if (b.size < bytes) {
+    ::operator delete[](b.p, std::align_val_t{64});
+    b.p = nullptr;
+    b.size = 0;
+    const int64_t n = (bytes + 4095) / 4096 * 4096;
+    b.p = static_cast<uint8_t*>(::operator new[](static_cast<size_t>(n), std::align_val_t{64}));
+    b.size = n;
+  }
+  return b.p;
+}
+
+// dst[c * ldd + r] = src[r * lds + c] ^ flip for r < rows, c < cols: 16 x 16 blocks with SSE2
+// unpacks (four interleave stages: bytes, 16-, 32-, 64-bit lanes), scalar edges.
+void Transpose8(const uint8_t* src, int64_t lds, int64_t rows, int64_t cols, uint8_t* dst,
+                int64_t ldd, uint8_t flip) {
+  const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+  for (int64_t r0 = 0; r0 < r16; r0 += 16) {
+    for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+      __m128i a[16], b[16];
+      for (int i = 0; i < 16; ++i)
+        a[i] = _mm_xor_si128(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (r0 + i) * lds + c0)), f);
+      // b[i], i < 8: 16-bit lane l = column l of rows 2i, 2i+1; b[i + 8]: column 8 + l.
+      for (int i = 0; i < 8; ++i) {
+        b[i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+        b[i + 8] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+      }
+      // a[4q + i], i < 4: 32-bit lane l = column 4q + l of rows 4i .. 4i+3.
+      for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 4; ++i) {
+          a[8 * h + i] = _mm_unpacklo_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
+          a[8 * h + 4 + i] = _mm_unpackhi_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
+        }
+      }
+      // b[4q + i], i < 2: 64-bit lane l = column 4q + l of rows 8i .. 8i+7; b[4q + 2 + i]:
+      // column 4q + 2 + l.
+      for (int q = 0; q < 4; ++q) {
+        for (int i = 0; i < 2; ++i) {
+          b[4 * q + i] = _mm_unpacklo_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
+          b[4 * q + 2 + i] = _mm_unpackhi_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
+        }
+      }
+      // Column 4q + 2h (+1) = the low (high) 64-bit halves of b[4q + 2h] and b[4q + 2h + 1].
+      for (int q = 0; q < 4; ++q) {
+        for (int h = 0; h < 2; ++h) {
+          const int c = 4 * q + 2 * h;
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + c) * ldd + r0),
+                           _mm_unpacklo_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + c + 1) * ldd + r0),
+                           _mm_unpackhi_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
+        }
+      }
+    }
+    for (int64_t c = c16; c < cols; ++c)
+      for (int64_t r = r0; r < r0 + 16; ++r) dst[c * ldd + r] = src[r * lds + c] ^ flip;
+  }
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = r16; r < rows; ++r) dst[c * ldd + r] = src[r * lds + c] ^ flip;
+}
+
+// The 4-byte version (int32 / float outputs), plain loops.
+void Transpose32(const uint32_t* src, int64_t lds, int64_t rows, int64_t cols, uint32_t* dst,
+                 int64_t ldd) {
   constexpr int64_t kBlock = 32;
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     const int64_t r1 = std::min(rows, r0 + kBlock);
     for (int64_t c = 0; c < cols; ++c)
-      for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+      for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
   }
 }
 
 }  // namespace
+
+namespace detail {
+// Exposed for the tests (qconv_test.cc): the blocked byte transpose against a plain loop.
+void QConvTranspose8ForTest(const uint8_t* src, int64_t lds, int64_t rows, int64_t cols,
+                            uint8_t* dst, int64_t ldd, uint8_t flip) {
+  Transpose8(src, lds, rows, cols, dst, ldd, flip);
+}
+}  // namespace detail
 
 void QConvShape::Validate() const {
   if (batch < 0 || in_channels <= 0 || in_h <= 0 || in_w <= 0 || out_channels <= 0 || group <= 0 ||
@@ -53,6 +146,7 @@ PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_
                                             const std::vector<int32_t>& zero_points, Isa isa) {
   shape.Validate();
   const int64_t M = shape.out_channels, mg = M / shape.group, K = shape.reduction();
+  const int64_t Kp = PaddedK(shape);
   if (!zero_points.empty() && zero_points.size() != 1 &&
       static_cast<int64_t>(zero_points.size()) != M) {
     Fail("weights have " + std::to_string(zero_points.size()) +
@@ -67,14 +161,14 @@ PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_
       zp.assign(zero_points.begin() + g * mg, zero_points.begin() + (g + 1) * mg);
     }
     // Group g's rows reordered from (c, i, j) to (i, j, c), the im2col column order of QConv,
-    // stored [mg, K] row-major: B = W_g^T (K x mg), i.e. trans.
+    // stored [mg, Kp] row-major (columns K..Kp-1 zero): B = W_g^T (Kp x mg), i.e. trans.
     const int64_t cg = shape.in_channels / shape.group, taps = shape.kernel_h * shape.kernel_w;
-    std::vector<int8_t> wr(mg * K);
+    std::vector<int8_t> wr(mg * Kp, 0);
     for (int64_t m = 0; m < mg; ++m)
       for (int64_t c = 0; c < cg; ++c)
         for (int64_t t = 0; t < taps; ++t)
-          wr[m * K + t * cg + c] = w[(g * mg + m) * K + c * taps + t];
-    p.groups_.push_back(PackedQGemmB::Pack(K, mg, wr.data(), K, true, zp, isa));
+          wr[m * Kp + t * cg + c] = w[(g * mg + m) * K + c * taps + t];
+    p.groups_.push_back(PackedQGemmB::Pack(Kp, mg, wr.data(), Kp, true, zp, isa));
   }
   return p;
 }
@@ -99,52 +193,45 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   }
   s.Validate();
   const int64_t M = s.out_channels, mg = M / s.group, cg = s.in_channels / s.group;
-  const int64_t K = s.reduction(), oh_n = s.out_h(), ow_n = s.out_w(), P = oh_n * ow_n;
+  const int64_t K = s.reduction(), Kp = PaddedK(s), oh_n = s.out_h(), ow_n = s.out_w();
+  const int64_t P = oh_n * ow_n;
   ValidateQGemm(1, M, K, {x.data, K, x.is_signed, x.zero_point}, out, M);
   if (s.batch == 0) return;
   if (x.data == nullptr || y == nullptr) Fail("null input or output");
   const int64_t esize =
       out.kind == QGemmOutputKind::kUint8 || out.kind == QGemmOutputKind::kInt8 ? 1 : 4;
-  const auto pad_code = static_cast<uint8_t>(x.zero_point);  // int8 zero point as its bits
+  // int8 codes are flipped to uint8 (x ^ 0x80 = x + 128) with the zero point moved along, so the
+  // GEMM reads plain uint8 rows: (x + 128) - (zx + 128) = x - zx.
+  const uint8_t flip = x.is_signed ? 0x80 : 0x00;
+  const int32_t za = x.zero_point + (x.is_signed ? 128 : 0);
+  const auto pad_code = static_cast<uint8_t>(za);
+  // A pointwise convolution (1x1, stride 1, no padding) reads the transposed input as is.
+  const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 &&
+                         s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 &&
+                         s.pad_bottom == 0 && s.pad_right == 0;
   const int64_t hw = s.in_h * s.in_w;
-  std::vector<uint8_t> xt(hw * cg), col(P * K), tmp(P * mg * esize);
+  // The transposed input's row stride: Kp for pointwise (the GEMM's A rows, zero-point padded),
+  // else cg (im2col copies from it).
+  const int64_t ldx = pointwise ? Kp : cg;
+  // Pixel blocks whose im2col rows (~192 KiB) and output tile stay in L2 between im2col, GEMM
+  // and the output transpose; a multiple of the VNNI tile's 12 rows (and of 16, the transpose).
+  const int64_t rows = std::min<int64_t>(
+      P, std::max<int64_t>(48, (int64_t{192} << 10) / std::max<int64_t>(Kp, 1) / 48 * 48));
+  const int64_t blocks = (P + rows - 1) / rows;
+  int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
+  t = static_cast<int>(std::min<int64_t>(
+      {t, blocks, std::max<int64_t>(1, P * mg * K / kMinMacsPerThread)}));
   const auto* xb = static_cast<const uint8_t*>(x.data);
+  uint8_t* xt = Scratch(0, hw * ldx);
+  if (pointwise && Kp > K) {
+    for (int64_t p = 0; p < hw; ++p) std::memset(xt + p * ldx + K, pad_code, Kp - K);
+  }
+  const bool row_runs = s.dilation_w == 1;
   for (int64_t n = 0; n < s.batch; ++n) {
     for (int64_t g = 0; g < s.group; ++g) {
-      // The group's input planes [cg, H*W] transposed to pixels x channels [H*W, cg].
-      const uint8_t* xg = xb + (n * s.in_channels + g * cg) * hw;
-      TransposeTo(xg, cg, hw, xt.data());
-      // A pointwise convolution (1x1, stride 1, no padding) reads the transposed input as is.
-      const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 &&
-                             s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 &&
-                             s.pad_bottom == 0 && s.pad_right == 0;
-      // im2col: row p = (oh, ow); column k = (i, j, c) (the packed weights' order); a tap in
-      // the padding is cg copies of the zero point. With stride-1 columns and dilation 1,
-      // the kW taps of a kernel row are adjacent pixels: one copy when all are inside.
-      const bool row_runs = s.dilation_w == 1;
-      for (int64_t oh = 0; oh < oh_n && !pointwise; ++oh) {
-        for (int64_t ow = 0; ow < ow_n; ++ow) {
-          uint8_t* row = col.data() + (oh * ow_n + ow) * K;
-          const int64_t iw0 = ow * s.stride_w - s.pad_left;
-          for (int64_t i = 0; i < s.kernel_h; ++i) {
-            const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
-            const bool row_inside = ih >= 0 && ih < s.in_h;
-            if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
-              std::memcpy(row, xt.data() + (ih * s.in_w + iw0) * cg, s.kernel_w * cg);
-              row += s.kernel_w * cg;
-              continue;
-            }
-            for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
-              const int64_t iw = iw0 + j * s.dilation_w;
-              if (row_inside && iw >= 0 && iw < s.in_w) {
-                std::memcpy(row, xt.data() + (ih * s.in_w + iw) * cg, cg);
-              } else {
-                std::memset(row, pad_code, cg);
-              }
-            }
-          }
-        }
-      }
+      // The group's input planes [cg, H*W] transposed to pixels x channels [H*W, ldx].
+      Transpose8(xb + (n * s.in_channels + g * cg) * hw, hw, cg, hw, xt, ldx, flip);
       // Group g's output channels: per-channel arrays start at g * mg.
       QGemmOutput og = out;
       if (og.bias) og.bias += g * mg;
@@ -157,15 +244,51 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
         og.scales += g * mg;
         og.num_scales = mg;
       }
-      QGemm(P, {pointwise ? xt.data() : col.data(), K, x.is_signed, x.zero_point}, w.group(g), og,
-            tmp.data(), mg, threads);
-      // [P x mg] -> y[n, g*mg + m, p].
       auto* yb = static_cast<uint8_t*>(y) + ((n * M + g * mg) * P) * esize;
-      if (esize == 1) {
-        TransposeTo(tmp.data(), P, mg, yb);
-      } else {
-        TransposeTo(reinterpret_cast<const uint32_t*>(tmp.data()), P, mg,
-                    reinterpret_cast<uint32_t*>(yb));
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t p0 = blk * rows, p1 = std::min(P, p0 + rows);
+        const uint8_t* a = xt + p0 * ldx;
+        if (!pointwise) {
+          // im2col of pixels [p0, p1): row p = (oh, ow), column k = (i, j, c) (the packed
+          // weights' order), then Kp - K zero-point codes; a tap in the padding is cg copies of
+          // the zero point. With dilation 1 the kW taps of a kernel row are adjacent pixels: one
+          // copy when all are inside.
+          uint8_t* col = Scratch(1, (p1 - p0) * Kp);
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t oh = p / ow_n, ow = p % ow_n;
+            uint8_t* row = col + (p - p0) * Kp;
+            const int64_t iw0 = ow * s.stride_w - s.pad_left;
+            for (int64_t i = 0; i < s.kernel_h; ++i) {
+              const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+              const bool row_inside = ih >= 0 && ih < s.in_h;
+              if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
+                std::memcpy(row, xt + (ih * s.in_w + iw0) * cg, s.kernel_w * cg);
+                row += s.kernel_w * cg;
+                continue;
+              }
+              for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
+                const int64_t iw = iw0 + j * s.dilation_w;
+                if (row_inside && iw >= 0 && iw < s.in_w) {
+                  std::memcpy(row, xt + (ih * s.in_w + iw) * cg, cg);
+                } else {
+                  std::memset(row, pad_code, cg);
+                }
+              }
+            }
+            if (Kp > K) std::memset(row, pad_code, Kp - K);
+          }
+          a = col;
+        }
+        // [p1 - p0 x mg] tile, then y[n, g*mg + m, p0 + r].
+        uint8_t* tile = Scratch(2, (p1 - p0) * mg * esize);
+        QGemm(p1 - p0, {a, pointwise ? ldx : Kp, false, za}, w.group(g), og, tile, mg, 1);
+        if (esize == 1) {
+          Transpose8(tile, mg, p1 - p0, mg, yb + p0, P, 0);
+        } else {
+          Transpose32(reinterpret_cast<const uint32_t*>(tile), mg, p1 - p0, mg,
+                      reinterpret_cast<uint32_t*>(yb) + p0, P);
+        }
       }
     }
   }

@@ -125,10 +125,194 @@ TEST_P(QConvKernelTest, MatchesReference) {
   }
 }
 
+// Random QGemmOutput of `kind` for m channels (per channel or per tensor), kept alive by the
+// vectors it points into.
+struct RandomOutput {
+  std::vector<int32_t> bias;
+  std::vector<FixedMultiplier> mult;
+  std::vector<float> scales;
+  QGemmOutput out;
+  int64_t esize = 1;
+  RandomOutput(QGemmOutputKind kind, int64_t m, bool per_channel, std::mt19937& rng) {
+    bias.resize(m);
+    for (auto& b : bias) b = static_cast<int32_t>(rng() % 20001) - 10000;
+    const int64_t np = per_channel ? m : 1;
+    for (int64_t k = 0; k < np; ++k) {
+      mult.push_back(QuantizeMultiplier(std::ldexp(0.7, -static_cast<int>(4 + rng() % 10))));
+      scales.push_back(1e-3f * (1 + rng() % 100));
+    }
+    esize = kind == QGemmOutputKind::kInt32 || kind == QGemmOutputKind::kFloat ? 4 : 1;
+    switch (kind) {
+      case QGemmOutputKind::kInt32:
+        out = QGemmOutput::Int32(bias.data());
+        break;
+      case QGemmOutputKind::kFloat:
+        out = QGemmOutput::Float(bias.data(), scales.data(), np);
+        break;
+      default: {
+        const bool s8 = kind == QGemmOutputKind::kInt8;
+        const int32_t zy = s8 ? static_cast<int32_t>(rng() % 40) - 20 : static_cast<int32_t>(rng() % 40);
+        out = QGemmOutput::Quantized(s8, bias.data(), mult.data(), np, zy, s8 ? -128 : zy,
+                                     s8 ? 127 : 255);
+      }
+    }
+  }
+};
+
+// One convolution through the fast path (kernel of the test parameter, `threads`) and the
+// reference; random input, weights, zero points. Returns "" or what differs.
+std::string CompareConv(const QConvShape& s, QGemmKernel kernel, QGemmOutputKind kind,
+                        bool x_signed, bool weight_zp, bool per_channel, int threads,
+                        std::mt19937& rng, bool extremes = false) {
+  std::vector<uint8_t> x(s.batch * s.in_channels * s.in_h * s.in_w);
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  int32_t zx =
+      x_signed ? static_cast<int32_t>(rng() % 256) - 128 : static_cast<int32_t>(rng() % 256);
+  std::vector<int8_t> w(s.out_channels * s.reduction());
+  for (auto& v : w) v = static_cast<int8_t>(rng());
+  std::vector<int32_t> zw;
+  if (weight_zp) {
+    zw.resize(s.out_channels);
+    for (auto& z : zw) z = static_cast<int32_t>(rng() % 256) - 128;
+  }
+  if (extremes) {  // every product (x - zx)(w - zw) = 255 * -255 or its like
+    for (auto& v : x) v = x_signed ? 0x7F : 0xFF;
+    zx = x_signed ? -128 : 0;
+    for (auto& v : w) v = -128;
+    zw.assign(s.out_channels, 127);
+  }
+  RandomOutput ro(kind, s.out_channels, per_channel, rng);
+  const int64_t ny = s.batch * s.out_channels * s.out_h() * s.out_w() * ro.esize;
+  std::vector<uint8_t> want(ny), got(ny, 0xAB);
+  ref::QConv(s, {x.data(), x_signed, zx}, w.data(), zw.empty() ? nullptr : zw.data(), ro.out,
+             want.data());
+  const auto packed = PackedQConvWeights::Pack(s, w.data(), zw, IsaOf(kernel));
+  QConv({x.data(), x_signed, zx}, packed, ro.out, got.data(), threads);
+  if (std::memcmp(want.data(), got.data(), ny) == 0) return "";
+  return std::string("mismatch: batch ") + std::to_string(s.batch) + " C " +
+         std::to_string(s.in_channels) + " H " + std::to_string(s.in_h) + " W " +
+         std::to_string(s.in_w) + " M " + std::to_string(s.out_channels) + " group " +
+         std::to_string(s.group) + " k " + std::to_string(s.kernel_h) + "x" +
+         std::to_string(s.kernel_w) + " stride " + std::to_string(s.stride_h) + "," +
+         std::to_string(s.stride_w) + " threads " + std::to_string(threads);
+}
+
+// Random shapes with every size 1..10 (channels, spatial, kernel 1..3, strides 1..2, pads 0..2,
+// dilations 1..2, groups), all output kinds, 1-3 threads.
+TEST_P(QConvKernelTest, RandomSmallShapesMatchReference) {
+  std::mt19937 rng(2024);
+  const QGemmOutputKind kinds[] = {QGemmOutputKind::kUint8, QGemmOutputKind::kInt8,
+                                   QGemmOutputKind::kInt32, QGemmOutputKind::kFloat};
+  for (int i = 0; i < 160; ++i) {
+    QConvShape s;
+    s.batch = 1 + rng() % 2;
+    s.group = rng() % 4 == 0 ? 1 + rng() % 3 : 1;
+    s.in_channels = s.group * (1 + rng() % 10);
+    s.out_channels = s.group * (1 + rng() % 10);
+    s.in_h = 1 + rng() % 10;
+    s.in_w = 1 + rng() % 10;
+    s.kernel_h = 1 + rng() % 3;
+    s.kernel_w = 1 + rng() % 3;
+    s.stride_h = 1 + rng() % 2;
+    s.stride_w = 1 + rng() % 2;
+    s.dilation_h = 1 + rng() % 2;
+    s.dilation_w = rng() % 5 == 0 ? 2 : 1;
+    s.pad_top = rng() % 3;
+    s.pad_left = rng() % 3;
+    s.pad_bottom = rng() % 3;
+    s.pad_right = rng() % 3;
+    if (s.in_h + s.pad_top + s.pad_bottom < s.dilation_h * (s.kernel_h - 1) + 1 ||
+        s.in_w + s.pad_left + s.pad_right < s.dilation_w * (s.kernel_w - 1) + 1)
+      continue;
+    if (i % 7 == 0) {  // pointwise
+      s.kernel_h = s.kernel_w = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
+      s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 0;
+    }
+    const std::string r = CompareConv(s, GetParam(), kinds[i % 4], i % 2 == 1, i % 3 == 0,
+                                      i % 5 < 3, 1 + i % 3, rng);
+    ASSERT_EQ(r, "") << "case " << i;
+  }
+}
+
+// Model-like shapes (ResNet-18 / MobileNetV2 layers at reduced spatial size) with several pixel
+// blocks (the im2col block is ~192 KiB of rows), channel counts at 16 +- 1 (the transpose
+// blocks) and K % 4 != 0 (padded reduction), 1-2 threads; and the all-extremes case.
+TEST_P(QConvKernelTest, ModelShapesMatchReference) {
+  struct S {
+    int64_t c, h, w, m, k, stride, pad;
+  };
+  const S shapes[] = {
+      {3, 38, 37, 64, 7, 2, 3},    // ResNet-18 conv1 (K = 147)
+      {64, 20, 20, 64, 3, 1, 1},   // layer1 3x3 (K = 576, 2 blocks)
+      {64, 16, 16, 128, 1, 2, 0},  // downsample 1x1 stride 2
+      {128, 14, 14, 128, 3, 1, 1},
+      {256, 10, 10, 40, 3, 1, 1},  // K = 2304: 48-row blocks
+      {3, 17, 19, 5, 1, 1, 0},     // pointwise, K = 3 (padded to 4)
+      {15, 17, 33, 17, 1, 1, 0},   // pointwise, 16 - 1 channels, 33 pixels per row
+      {17, 31, 16, 15, 1, 1, 0},   // pointwise, 16 + 1
+      {24, 28, 28, 144, 1, 1, 0},  // MobileNetV2 expand
+      {144, 28, 28, 24, 1, 1, 0},  // project
+  };
+  std::mt19937 rng(77);
+  int i = 0;
+  for (const S& sh : shapes) {
+    ++i;
+    QConvShape s;
+    s.in_channels = sh.c;
+    s.in_h = sh.h;
+    s.in_w = sh.w;
+    s.out_channels = sh.m;
+    s.kernel_h = s.kernel_w = sh.k;
+    s.stride_h = s.stride_w = sh.stride;
+    s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = sh.pad;
+    const auto kind = i % 3 == 0 ? QGemmOutputKind::kInt8 : QGemmOutputKind::kUint8;
+    ASSERT_EQ(CompareConv(s, GetParam(), kind, i % 2 == 0, i % 4 == 0, true, 1 + i % 2, rng), "")
+        << "shape " << i;
+  }
+  QConvShape s;  // extremes: 255 * 255 * 9 * 64 per output, int32 output checked exactly
+  s.in_channels = 64;
+  s.in_h = s.in_w = 9;
+  s.out_channels = 33;
+  s.kernel_h = s.kernel_w = 3;
+  for (bool x_signed : {false, true}) {
+    ASSERT_EQ(CompareConv(s, GetParam(), QGemmOutputKind::kInt32, x_signed, true, true, 1, rng,
+                          true),
+              "");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, QConvKernelTest,
                          ::testing::Values(QGemmKernel::kScalar, QGemmKernel::kAvx2,
                                            QGemmKernel::kAvx512Vnni),
                          [](const auto& info) { return std::string(QGemmKernelName(info.param)); });
+
+}  // namespace
+namespace detail {
+void QConvTranspose8ForTest(const uint8_t* src, int64_t lds, int64_t rows, int64_t cols,
+                            uint8_t* dst, int64_t ldd, uint8_t flip);
+}  // namespace detail
+namespace {
+
+// The blocked SSE2 byte transpose equals the plain loop, for sizes around its 16 x 16 blocks,
+// leading dimensions larger than the sizes, and with / without the int8 -> uint8 flip; bytes
+// outside the destination rectangle are untouched.
+TEST(QConvTest, Transpose8MatchesLoop) {
+  std::mt19937 rng(5);
+  const int64_t sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 50};
+  for (int64_t rows : sizes) {
+    for (int64_t cols : sizes) {
+      for (uint8_t flip : {uint8_t{0}, uint8_t{0x80}}) {
+        const int64_t lds = cols + rng() % 3, ldd = rows + rng() % 3;
+        std::vector<uint8_t> src(rows * lds), want(cols * ldd, 0x5A), got(cols * ldd, 0x5A);
+        for (auto& v : src) v = static_cast<uint8_t>(rng());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) want[c * ldd + r] = src[r * lds + c] ^ flip;
+        detail::QConvTranspose8ForTest(src.data(), lds, rows, cols, got.data(), ldd, flip);
+        ASSERT_EQ(want, got) << rows << " x " << cols << " flip " << int{flip};
+      }
+    }
+  }
+}
 
 TEST(QConvTest, BadShapesThrow) {
   QConvShape s;
