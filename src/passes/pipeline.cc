@@ -30,6 +30,7 @@ constexpr Step kInferenceSteps[] = {
 
 // Rewrites into qforge's fused execution ops.
 constexpr Step kExecutionSteps[] = {
+    {"fuse-dynamic-qlinear", FuseDynamicQLinear},
     {"fuse-residual-add", FuseResidualAdd},
     {"fuse-activation", FuseActivation},
 };

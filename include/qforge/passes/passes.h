@@ -35,6 +35,11 @@ int FuseActivation(ir::Graph& g);
 // from shape inference (no broadcasting). For execution only, like FuseActivation.
 int FuseResidualAdd(ir::Graph& g);
 
+// Fuses DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul (by xs * ws) [-> Add bias], the
+// standard dynamic Linear layer (passes/quantize_dynamic.h), into one qforge::DynamicQLinear
+// that prepacks the int8 weight; bit-exact with the unfused graph. For execution only.
+int FuseDynamicQLinear(ir::Graph& g);
+
 struct PassStat {
   std::string pass;
   int rewrites = 0;
@@ -44,8 +49,8 @@ struct PassStat {
 // When `verify` is set, ir::VerifyOrThrow runs after every pass.
 std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
 
-// What a Session for fp32 inference runs: the inference pipeline, then FuseResidualAdd and
-// FuseActivation. The result may contain qforge-domain ops: for execution only.
+// What a Session for fp32 inference runs: the inference pipeline, then FuseDynamicQLinear,
+// FuseResidualAdd and FuseActivation. The result may contain qforge-domain ops: for execution only.
 std::vector<PassStat> RunExecutionPipeline(ir::Graph& g, bool verify = true);
 
 }  // namespace qforge::passes

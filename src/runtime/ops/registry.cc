@@ -8,6 +8,7 @@
 namespace qforge::runtime {
 
 #define QF_OP(domain, op, factory) std::unique_ptr<OpKernel> factory(const OpInit&);
+#include "runtime/ops/dynamic_ops.inc"
 #include "runtime/ops/elementwise_ops.inc"
 #include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"
@@ -23,6 +24,7 @@ struct Entry {
 };
 const Entry kOps[] = {
 #define QF_OP(domain, op, factory) {domain, op, &factory},
+#include "runtime/ops/dynamic_ops.inc"
 #include "runtime/ops/elementwise_ops.inc"
 #include "runtime/ops/linear_ops.inc"
 #include "runtime/ops/nn_ops.inc"

@@ -1,0 +1,140 @@
+// Dynamic-quantization runtime ops: qforge::DynamicQLinear, one dynamically quantized Linear
+// layer (activations quantized at run time, int8 weights prepacked once, fp32 out).
+//
+//   qforge::DynamicQLinear(X fp32 [..., K], Wq int8 [K, N], ws fp32 [N] or [1]
+//                          [, bias fp32 [N]]) -> Y fp32 [..., N]
+//   attribute per_row (int, default 0):
+//     0: X is quantized as ONNX DynamicQuantizeLinear does (one uint8 scale and zero point for
+//        the whole tensor, float formulas below), so the op equals the standard graph
+//          DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(., Mul(xs, ws)) [-> Add bias]
+//        bit for bit (FuseDynamicQLinear replaces that graph by this op; tested).
+//     1: every row of X (every token) gets its own uint8 parameters
+//        (kernels::DynamicQuantizeRows / numerics::ChooseQuantParams). Not standard ONNX.
+//   Y[m,n] = float(acc[m,n]) * (xs[m] * ws[n]) [+ bias[n]]   (kernels::DynamicQGemm)
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "qforge/kernels/dynq.h"
+#include "qforge/kernels/qgemm.h"
+#include "qforge/numerics/dtypes.h"
+#include "qforge/numerics/quant_params.h"
+#include "runtime/ops/lambda_op.h"
+
+namespace qforge::runtime {
+
+namespace {
+
+using kernels::PackedQGemmB;
+using numerics::QuantParams;
+
+// ONNX DynamicQuantizeLinear's parameters, computed exactly as the DynamicQuantizeLinear op
+// (qlinear_ops.cc) does, so the fused and unfused graphs agree bit for bit:
+//   lo = min(0, min x), hi = max(0, max x), s = (hi - lo) / 255 (float),
+//   z = clamp(round_half_even(0 - lo / s), 0, 255); s == 0 (all zeros): z = 0, every code 0.
+// NaN is skipped by min / max (and quantizes to z); an infinity throws.
+QuantParams TensorParams(const ir::Node& n, const float* x, int64_t count) {
+  float lo = 0.0f, hi = 0.0f;
+  bool inf = false;
+  for (int64_t i = 0; i < count; ++i) {
+    inf |= std::isinf(x[i]);
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  if (inf) FailNode(n, "input X contains an infinity");
+  const float scale = (hi - lo) / 255.0f;
+  if (!(scale > 0)) return {scale, 0};
+  const int32_t zp =
+      static_cast<int32_t>(std::clamp(numerics::RoundHalfEven(0.0f - lo / scale), 0.0f, 255.0f));
+  return {scale, zp};
+}
+
+class DynamicQLinearOp final : public OpKernel {
+ public:
+  explicit DynamicQLinearOp(const OpInit& init) : node_(init.node) {
+    const ir::Node& n = node_;
+    CheckArity(n, 3, 4, 1, 1);
+    const int64_t per_row = n.attr_int("per_row", 0);
+    if (per_row != 0 && per_row != 1)
+      FailNode(n, "attribute per_row must be 0 or 1, got " + std::to_string(per_row));
+    per_row_ = per_row == 1;
+    if (init.constant(1).defined()) packed_ = Pack(init.constant(1));
+  }
+
+  std::vector<Tensor> Run(const OpContext& ctx, std::span<const Tensor> in) override {
+    const ir::Node& n = node_;
+    const std::string desc = n.Describe();
+    const Tensor& x = Arg(in, 0, desc);
+    if (x.dtype() != DType::kF32)
+      FailNode(n, "input X must be float32, got " + std::string(DTypeName(x.dtype())));
+    if (x.rank() < 1) FailNode(n, "input X must have rank >= 1");
+    std::shared_ptr<const PackedQGemmB> pb = packed_;
+    if (!pb) pb = Pack(Arg(in, 1, desc));
+    const int64_t K = pb->K(), N = pb->N();
+    if (x.dim(-1) != K)
+      FailNode(n, "X " + ShapeToString(x.shape()) + " and W [" + std::to_string(K) + ", " +
+                      std::to_string(N) + "] do not agree on K");
+    const Tensor& s = Arg(in, 2, desc);
+    if (s.dtype() != DType::kF32 || (s.numel() != N && s.numel() != 1) || s.rank() > 1)
+      FailNode(n, "ws must be float32 [" + std::to_string(N) + "] or a scalar, got " +
+                      ShapeToString(s.shape()));
+    std::vector<float> ws(static_cast<size_t>(N));
+    for (int64_t j = 0; j < N; ++j) ws[j] = s.data<float>()[s.numel() == 1 ? 0 : j];
+    const float* bias = nullptr;
+    if (in.size() > 3 && in[3].defined()) {
+      const Tensor& b = in[3];
+      if (b.dtype() != DType::kF32 || b.numel() != N || b.rank() != 1)
+        FailNode(
+            n, "bias must be float32 [" + std::to_string(N) + "], got " + ShapeToString(b.shape()));
+      bias = b.data<float>();
+    }
+    Shape y_shape = x.shape();
+    y_shape.back() = N;
+    Tensor y = Tensor::Uninitialized(DType::kF32, y_shape);
+    const int64_t M = K > 0 ? x.numel() / K : y.numel() / std::max<int64_t>(N, 1);
+    if (M == 0 || N == 0) return {y};
+    try {
+      if (per_row_) {
+        kernels::DynamicQuantizedLinear(M, x.data<float>(), K, *pb, ws.data(), bias,
+                                        y.data<float>(), N, ctx.threads);
+        return {y};
+      }
+      const QuantParams p = TensorParams(n, x.data<float>(), x.numel());
+      std::vector<uint8_t> q(static_cast<size_t>(M * K), 0);
+      if (p.scale > 0) numerics::QuantizeRun(x.data<float>(), M * K, p, 0, 255, q.data());
+      const std::vector<QuantParams> rows(static_cast<size_t>(M), p);
+      kernels::DynamicQGemm(M, q.data(), K, /*a_signed=*/false, rows.data(), *pb, ws.data(), bias,
+                            y.data<float>(), N, ctx.threads);
+    } catch (const Error& e) {
+      FailNode(n, e.what());
+    }
+    return {y};
+  }
+
+ private:
+  std::shared_ptr<const PackedQGemmB> Pack(const Tensor& w) const {
+    const ir::Node& n = node_;
+    if (w.dtype() != DType::kI8 || w.rank() != 2)
+      FailNode(n, "W must be int8 [K, N], got " + std::string(DTypeName(w.dtype())) + " " +
+                      ShapeToString(w.shape()));
+    try {
+      return std::make_shared<const PackedQGemmB>(
+          PackedQGemmB::Pack(w.dim(0), w.dim(1), w.data<int8_t>(), w.dim(1), /*trans=*/false));
+    } catch (const Error& e) {
+      FailNode(n, e.what());
+    }
+  }
+
+  ir::Node node_;
+  bool per_row_ = false;
+  std::shared_ptr<const PackedQGemmB> packed_;
+};
+
+}  // namespace
+
+std::unique_ptr<OpKernel> MakeDynamicQLinear(const OpInit& init) {
+  return std::make_unique<DynamicQLinearOp>(init);
+}
+
+}  // namespace qforge::runtime
