@@ -15,6 +15,7 @@ namespace qforge::runtime {
 #include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"
+#include "runtime/ops/weight_only_ops.inc"
 #undef QF_OP
 
 namespace {
@@ -31,6 +32,7 @@ const Entry kOps[] = {
 #include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
 #include "runtime/ops/shape_ops.inc"
+#include "runtime/ops/weight_only_ops.inc"
 #undef QF_OP
     {"", "", nullptr}};
 }  // namespace
