@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernels/ref/conv_ref.h"
 #include "kernels/x86/dwconv_plane.h"
@@ -23,6 +24,10 @@ int64_t Product(const std::vector<int64_t>& v) {
 }
 
 std::string VecText(const std::vector<int64_t>& v) { return ShapeToString(v); }
+
+// Images whose output planes are smaller than this many columns in total are batched into one
+// GEMM (ResNet-18 layer3/4, MobileNetV2's 14x14 and 7x7 blocks).
+constexpr int64_t kBatchColumns = 2048;
 
 float ApplyAct(float v, const Activation& act) { return std::min(std::max(v, act.lo), act.hi); }
 
@@ -46,8 +51,11 @@ struct Im2colTap {
   int64_t plane_offset;  // c * in_h * in_w
   int64_t dy, dx;        // ky*dh - ph, kx*dw - pw
 };
+// Columns j of the B matrix may span several images: j = image * out_plane + oy * out_w + ox
+// (the batched GEMM of small planes), image i's input starting at x + i * image_stride.
 struct Im2colSource {
-  const float* x;  // first channel of the group
+  const float* x;  // first channel of the group, image 0
+  int64_t image_stride;
   Geo2d geo;
   const Im2colTap* taps;  // one per k
 };
@@ -69,25 +77,29 @@ void PackIm2col(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, 
   // The panel's columns split into runs along output rows (usually one or two).
   struct Run {
     int64_t j, len, oy, ox;
+    const float* image;
   };
   Run runs[64];  // n <= nr <= 64 columns, so at most 64 runs
   int num_runs = 0;
   {
-    int64_t oy = j0 / g.out_w, ox = j0 % g.out_w, j = 0;
+    const int64_t out_plane = g.out_h * g.out_w;
+    const int64_t image = j0 / out_plane, rest = j0 % out_plane;
+    const float* x = s.x + image * s.image_stride;
+    int64_t oy = rest / g.out_w, ox = rest % g.out_w, j = 0;
     while (j < n && num_runs < 64) {
       const int64_t len = std::min(n - j, g.out_w - ox);
-      runs[num_runs++] = {j, len, oy, ox};
+      runs[num_runs++] = {j, len, oy, ox, x};
       j += len;
       ox = 0;
-      ++oy;
+      if (++oy == g.out_h) oy = 0, x += s.image_stride;
     }
   }
   for (int64_t kk = 0; kk < kc; ++kk) {
     const Im2colTap& t = s.taps[k0 + kk];
-    const float* plane = s.x + t.plane_offset;
     float* out = dst + kk * nr;
     for (int r = 0; r < num_runs; ++r) {
       const Run& run = runs[r];
+      const float* plane = run.image + t.plane_offset;
       float* o = out + run.j;
       const int64_t iy = run.oy * g.sh + t.dy;
       if (iy < 0 || iy >= g.in_h) {
@@ -113,6 +125,65 @@ void PackIm2col(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, 
       }
       for (int64_t q = q_hi; q < run.len; ++q) o[q] = 0.0f;
     }
+    for (int64_t q = n; q < nr; ++q) out[q] = 0.0f;
+  }
+}
+
+// B of a pointwise (1x1, stride 1, no padding) conv: B[k][j] = x[image][k][p] with
+// j = image * plane + p, i.e. each image's input is already its slice of B.
+struct PointwiseSource {
+  const float* x;  // first channel of the group, image 0
+  int64_t image_stride, plane;
+};
+
+void PackPointwise(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr,
+                   float* dst) {
+  const PointwiseSource& s = *static_cast<const PointwiseSource*>(ctx);
+  struct Segment {
+    int64_t j, len, offset;  // columns [j, j + len) read x[offset + k * plane ...]
+  };
+  Segment segs[65];  // n <= 64 columns start at most 65 image segments
+  int num_segs = 0;
+  for (int64_t j = 0, image = j0 / s.plane, p = j0 % s.plane; j < n && num_segs < 65;) {
+    const int64_t len = std::min(n - j, s.plane - p);
+    segs[num_segs++] = {j, len, image * s.image_stride + p};
+    j += len;
+    p = 0;
+    ++image;
+  }
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const float* row = s.x + (k0 + kk) * s.plane;
+    float* out = dst + kk * nr;
+    for (int r = 0; r < num_segs; ++r)
+      std::memcpy(out + segs[r].j, row + segs[r].offset, sizeof(float) * segs[r].len);
+    for (int64_t q = n; q < nr; ++q) out[q] = 0.0f;
+  }
+}
+
+// Growing scratch buffers (per thread; slot 0: GEMM output, slot 1: padded input); they only
+// grow, so a model's convs reuse them.
+float* ScratchFloats(int slot, int64_t count) {
+  thread_local std::vector<float> bufs[2];
+  std::vector<float>& buf = bufs[slot];
+  if (static_cast<int64_t>(buf.size()) < count) buf.resize(count);
+  return buf.data();
+}
+
+// Stride-1 convs on a zero-padded copy of the input (planes in_h + pads by wp = in_w + pads):
+// computing the output on a grid wp wide (the last wp - out_w columns of each row are junk and
+// dropped), B[k][j] = xpad[offset[k] + j] with offset[k] = c * plane + ky*dh*wp + kx*dw, so
+// packing a panel is one contiguous copy per k instead of im2col's bounds arithmetic.
+struct ShiftedSource {
+  const float* xpad;
+  const int64_t* offsets;  // one per k
+};
+
+void PackShifted(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr,
+                 float* dst) {
+  const ShiftedSource& s = *static_cast<const ShiftedSource*>(ctx);
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* out = dst + kk * nr;
+    std::memcpy(out, s.xpad + s.offsets[k0 + kk] + j0, sizeof(float) * n);
     for (int64_t q = n; q < nr; ++q) out[q] = 0.0f;
   }
 }
@@ -242,34 +313,119 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
   epi.activation = act;
   const std::vector<Im2colTap> tap_table =
       pointwise ? std::vector<Im2colTap>() : MakeIm2colTaps(geo, cg);
-  auto one = [&](int64_t n, int64_t grp, int gemm_threads) {
-    const float* xg = x + (n * in_channels_ + grp * cg) * in_plane;
-    float* yg = y + (n * out_channels_ + grp * mg) * out_plane;
+  // Small planes batch several images into one GEMM (N = images * out_plane): the weights are
+  // then streamed once per chunk instead of once per image and the N tiles are mostly full.
+  // The GEMM writes a [mg, images * out_plane] scratch that is copied into y's NCHW layout.
+  const int64_t per_chunk =
+      out_plane >= kBatchColumns / 2 ? 1 : std::max<int64_t>(1, kBatchColumns / out_plane);
+  const int64_t chunks = (g.batch + per_chunk - 1) / per_chunk;
+  const int64_t images_per_chunk = (g.batch + chunks - 1) / chunks;  // balanced chunks
+  auto one = [&](int64_t chunk, int64_t grp, int gemm_threads) {
+    const int64_t n0 = chunk * images_per_chunk;
+    const int64_t nb = std::min(images_per_chunk, g.batch - n0);
+    const int64_t cols = nb * out_plane;
+    const float* xg = x + (n0 * in_channels_ + grp * cg) * in_plane;
+    float* yg = y + (n0 * out_channels_ + grp * mg) * out_plane;
+    const int64_t y_image = out_channels_ * out_plane;  // floats between images in y / sum
+    float* c = nb == 1 ? yg : ScratchFloats(0, mg * cols);
     GemmEpilogue e = epi;
     e.row_bias = has_bias_ ? bias_.data() + grp * mg : nullptr;
     if (sum) {
       // Residual: C starts as the sum and the GEMM accumulates onto it (beta = 1).
-      const float* sg = sum + (n * out_channels_ + grp * mg) * out_plane;
-      if (sg != yg) std::copy(sg, sg + mg * out_plane, yg);
+      const float* sg = sum + (n0 * out_channels_ + grp * mg) * out_plane;
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t m = 0; m < mg; ++m) {
+          const float* from = sg + i * y_image + m * out_plane;
+          float* to = c + m * cols + i * out_plane;
+          if (from != to) std::copy(from, from + out_plane, to);
+        }
       e.beta = 1.0f;
     }
     if (pointwise) {
-      Sgemm(mg, out_plane, cg, GemmOperand::Packed(packed_[grp]), GemmOperand::Plain(xg, in_plane),
-            yg, out_plane, e, gemm_threads);
+      PointwiseSource src{xg, in_channels_ * in_plane, in_plane};
+      BPanelSource bs{&PackPointwise, &src};
+      Sgemm(mg, cols, cg, GemmOperand::Packed(packed_[grp]),
+            nb == 1 ? GemmOperand::Plain(xg, in_plane) : GemmOperand::Source(bs), c, cols, e,
+            gemm_threads);
     } else {
-      Im2colSource src{xg, geo, tap_table.data()};
+      Im2colSource src{xg, in_channels_ * in_plane, geo, tap_table.data()};
       BPanelSource bs{&PackIm2col, &src};
-      Sgemm(mg, out_plane, cg * taps, GemmOperand::Packed(packed_[grp]), GemmOperand::Source(bs),
-            yg, out_plane, e, gemm_threads);
+      Sgemm(mg, cols, cg * taps, GemmOperand::Packed(packed_[grp]), GemmOperand::Source(bs), c,
+            cols, e, gemm_threads);
     }
+    if (c != yg)
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t m = 0; m < mg; ++m) {
+          const float* from = c + m * cols + i * out_plane;
+          std::copy(from, from + out_plane, yg + i * y_image + m * out_plane);
+        }
   };
-  const int64_t items = g.batch * group_;
+
+  // Large stride-1 planes (not batched) with a real kernel use the padded-input source.
+  const bool shifted = per_chunk == 1 && !pointwise && geo.sh == 1 && geo.sw == 1;
+  const int64_t hp = geo.in_h + geo.ph + (g.rank() == 2 ? g.pads_end[0] : 0);
+  const int64_t wp = geo.in_w + geo.pw + g.pads_end.back();
+  const int64_t grid = geo.out_h * wp;  // GEMM columns: output rows, wp wide
+  // Reads reach (kw - 1) * dw floats past the last plane (junk columns only).
+  const int64_t xpad_size = cg * hp * wp + (geo.kw - 1) * geo.dw;
+  std::vector<int64_t> offsets;
+  if (shifted)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t ky = 0; ky < geo.kh; ++ky)
+        for (int64_t kx = 0; kx < geo.kw; ++kx)
+          offsets.push_back(c * hp * wp + ky * geo.dh * wp + kx * geo.dw);
+  auto one_shifted = [&](int64_t n, int64_t grp, int gemm_threads) {
+    const float* xg = x + (n * in_channels_ + grp * cg) * in_plane;
+    float* yg = y + (n * out_channels_ + grp * mg) * out_plane;
+    float* xpad = ScratchFloats(1, xpad_size);
+    float* c = ScratchFloats(0, mg * grid);
+    for (int64_t ch = 0; ch < cg; ++ch) {
+      float* plane = xpad + ch * hp * wp;
+      std::fill(plane, plane + geo.ph * wp, 0.0f);
+      for (int64_t iy = 0; iy < geo.in_h; ++iy) {
+        float* row = plane + (geo.ph + iy) * wp;
+        std::fill(row, row + geo.pw, 0.0f);
+        std::copy(xg + (ch * geo.in_h + iy) * geo.in_w, xg + (ch * geo.in_h + iy + 1) * geo.in_w,
+                  row + geo.pw);
+        std::fill(row + geo.pw + geo.in_w, row + wp, 0.0f);
+      }
+      std::fill(plane + (geo.ph + geo.in_h) * wp, plane + hp * wp, 0.0f);
+    }
+    std::fill(xpad + cg * hp * wp, xpad + xpad_size, 0.0f);
+    GemmEpilogue e = epi;
+    e.row_bias = has_bias_ ? bias_.data() + grp * mg : nullptr;
+    if (sum) {
+      const float* sg = sum + (n * out_channels_ + grp * mg) * out_plane;
+      for (int64_t m = 0; m < mg; ++m)
+        for (int64_t oy = 0; oy < geo.out_h; ++oy) {
+          const float* from = sg + m * out_plane + oy * geo.out_w;
+          std::copy(from, from + geo.out_w, c + m * grid + oy * wp);
+        }
+      e.beta = 1.0f;  // junk columns may hold anything; they are dropped
+    }
+    ShiftedSource src{xpad, offsets.data()};
+    BPanelSource bs{&PackShifted, &src};
+    Sgemm(mg, grid, cg * taps, GemmOperand::Packed(packed_[grp]), GemmOperand::Source(bs), c, grid,
+          e, gemm_threads);
+    for (int64_t m = 0; m < mg; ++m)
+      for (int64_t oy = 0; oy < geo.out_h; ++oy) {
+        const float* from = c + m * grid + oy * wp;
+        std::copy(from, from + geo.out_w, yg + m * out_plane + oy * geo.out_w);
+      }
+  };
+  auto item = [&](int64_t i, int gemm_threads) {
+    if (shifted)
+      one_shifted(i / group_, i % group_, gemm_threads);
+    else
+      one(i / group_, i % group_, gemm_threads);
+  };
+  const int64_t items = chunks * group_;
   if (t > 1 && items >= t) {
-    // Enough independent images / groups: one single-threaded GEMM per item.
+    // Enough independent chunks / groups: one single-threaded GEMM per item.
 #pragma omp parallel for num_threads(t) schedule(dynamic, 1)
-    for (int64_t i = 0; i < items; ++i) one(i / group_, i % group_, 1);
+    for (int64_t i = 0; i < items; ++i) item(i, 1);
   } else {
-    for (int64_t i = 0; i < items; ++i) one(i / group_, i % group_, t);
+    for (int64_t i = 0; i < items; ++i) item(i, t);
   }
 }
 

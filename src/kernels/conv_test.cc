@@ -92,6 +92,27 @@ void CheckConv(const ConvGeometry& g, Isa isa, std::mt19937& rng, Activation act
   ExpectClose(got, want, g.in_channels / g.group * taps);
 }
 
+// Like CheckConv with a fused residual: y = act(conv(x) + bias + z), z a separate buffer or
+// (in_place) y itself holding z on entry.
+void CheckConvResidual(const ConvGeometry& g, Isa isa, std::mt19937& rng, bool in_place,
+                       Activation act = {}, int threads = 1) {
+  SCOPED_TRACE(std::string(IsaName(isa)) + (in_place ? " in-place" : " separate") + " residual " +
+               Text(g));
+  const int64_t taps = Product(g.kernel);
+  const auto x = Random(g.batch * g.in_channels * Product(g.in_size), rng);
+  const auto w = Random(g.out_channels * (g.in_channels / g.group) * taps, rng);
+  const auto b = Random(g.out_channels, rng);
+  const int64_t total = g.batch * g.out_channels * Product(g.out_size);
+  const auto z = Random(total, rng);
+  std::vector<float> want(total);
+  ref::Conv(g, x.data(), w.data(), b.data(), want.data());
+  for (int64_t i = 0; i < total; ++i) want[i] = std::min(std::max(want[i] + z[i], act.lo), act.hi);
+  const ConvF32 conv(g.out_channels, g.in_channels, g.group, g.kernel, w.data(), b.data(), isa);
+  std::vector<float> got = in_place ? z : std::vector<float>(total, NAN);
+  conv.Run(g, x.data(), got.data(), act, threads, in_place ? got.data() : z.data());
+  ExpectClose(got, want, g.in_channels / g.group * taps + 1);
+}
+
 void CheckConvTranspose(const ConvGeometry& g, Isa isa, std::mt19937& rng, int threads = 1) {
   SCOPED_TRACE(std::string(IsaName(isa)) + " transpose " + Text(g) + " out " +
                ShapeToString(g.out_size));
@@ -192,6 +213,81 @@ TEST(ConvF32, ModelShapes) {
     CheckConv(Make(1, 96, 96, 96, {28, 28}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
               Activation::Clip(0.0f, 6.0f));
     CheckConv(Make(1, 24, 144, 1, {14, 14}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng);
+  }
+}
+
+// Planes below the batching threshold run as one GEMM over several images (columns spanning
+// image boundaries, possibly several chunks); every path must still match the reference.
+TEST(ConvF32, BatchedSmallPlanes) {
+  std::mt19937 rng(16);
+  for (Isa isa : SupportedIsas()) {
+    for (int threads : {1, 2}) {
+      // 3x3 pad 1 and stride 2 at 7x7-ish planes, batch 1..5.
+      for (int64_t batch : {1, 2, 5}) {
+        CheckConv(Make(batch, 6, 10, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                  Activation::Relu(), threads);
+        CheckConv(Make(batch, 4, 9, 1, {9, 8}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 1}), isa, rng,
+                  {}, threads);
+        // Pointwise (the input is B) and grouped.
+        CheckConv(Make(batch, 17, 33, 1, {3, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng,
+                  Activation::Clip(0.0f, 6.0f), threads);
+        CheckConv(Make(batch, 8, 6, 2, {5, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng,
+                  {}, threads, false);
+        CheckConv(Make(batch, 4, 6, 2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                  {}, threads);
+      }
+      // Several chunks: 45 images of 7x7 (41 per chunk at most -> 2 chunks of 23 and 22);
+      // 3 images of 31x31 (2 per chunk); 1x1 planes (many images per tile).
+      CheckConv(Make(45, 3, 5, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(45, 5, 7, 1, {7, 7}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng, {},
+                threads);
+      CheckConv(Make(3, 3, 5, 1, {31, 31}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(37, 9, 11, 1, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng, {},
+                threads);
+      CheckConv(Make(6, 9, 11, 1, {3}, {3}, {1}, {1}, {1}, {1}), isa, rng, {}, threads);
+      // ResNet-18 layer4-like (reduced channels): full 32-wide tiles only when batched.
+      CheckConv(Make(4, 64, 128, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                Activation::Relu(), threads);
+    }
+  }
+}
+
+// Stride-1 convs on planes too large to batch run on a zero-padded copy of the input.
+TEST(ConvF32, ShiftedLargePlanes) {
+  std::mt19937 rng(18);
+  for (Isa isa : SupportedIsas()) {
+    for (int threads : {1, 2}) {
+      CheckConv(Make(2, 3, 5, 1, {32, 32}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                Activation::Relu(), threads);
+      CheckConv(Make(1, 4, 6, 2, {33, 40}, {2, 3}, {1, 1}, {2, 1}, {0, 2}, {1, 0}), isa, rng, {},
+                threads);
+      CheckConv(Make(2, 2, 3, 1, {36, 37}, {3, 3}, {1, 1}, {2, 2}, {0, 0}, {0, 0}), isa, rng, {},
+                threads, false);
+      CheckConv(Make(1, 3, 4, 1, {1500}, {5}, {1}, {1}, {2}, {1}), isa, rng, {}, threads);
+    }
+  }
+}
+
+TEST(ConvF32, FusedResidual) {
+  std::mt19937 rng(17);
+  for (Isa isa : SupportedIsas()) {
+    for (bool in_place : {false, true})
+      for (int64_t batch : {1, 3}) {
+        // Unbatched (large plane), batched 3x3, batched pointwise, stride-2 downsample.
+        CheckConvResidual(Make(batch, 5, 7, 1, {33, 34}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}),
+                          isa, rng, in_place, Activation::Relu());
+        CheckConvResidual(Make(batch, 6, 10, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}),
+                          isa, rng, in_place, Activation::Relu(), 2);
+        CheckConvResidual(Make(batch, 12, 8, 1, {4, 6}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}),
+                          isa, rng, in_place);
+        CheckConvResidual(Make(batch, 4, 8, 1, {9, 9}, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}), isa,
+                          rng, in_place, Activation::Clip(-0.5f, 0.5f));
+        // Depthwise.
+        CheckConvResidual(Make(batch, 5, 5, 5, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa,
+                          rng, in_place, Activation::Clip(0.0f, 6.0f));
+      }
   }
 }
 

@@ -63,6 +63,9 @@ KernelInfo InfoFor(Isa isa) {
   return {{kScalarMr, kScalarNr, 256, 128}, 1024, &SgemmMicroKernel4x8Scalar};
 }
 
+// K up to this is "small" for the loop order in SgemmBlock.
+constexpr int64_t kSmallK = 64;
+
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 struct FreeDeleter {
@@ -155,7 +158,11 @@ void SgemmBlock(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, int6
       ep.lo = epi.activation.lo;
       ep.hi = epi.activation.hi;
 
-      if (b.packed == nullptr && m1 - m0 <= MC) {
+      // Small K (pointwise convs with few input channels): a tile is mostly its C store, so
+      // walk C row panel by row panel (ip outer, B block from L2) and keep the store streams
+      // few and sequential, instead of touching every row of C for each 32-column panel.
+      const bool small_k = K <= kSmallK;
+      if (b.packed == nullptr && m1 - m0 <= MC && !small_k) {
         // One M block: pack each B panel right before the microkernels use it, so it is still
         // in L1 (packing the whole NC block first would push it out to L3 when M is small).
         const int64_t m_panels = (m1 - m0 + mr - 1) / mr;
@@ -204,18 +211,24 @@ void SgemmBlock(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, int6
                        apack + p * mr * kc);
           }
         }
-        for (int64_t jp = 0; jp < n_panels; ++jp) {
+        auto tile = [&](int64_t ip, int64_t jp) {
           const int64_t j0 = jc + jp * nr;
           const int n = static_cast<int>(std::min<int64_t>(nr, n1 - j0));
           const float* bp = b.packed ? b.packed->panel(pc, j0 / nr) : bpack + jp * nr * kc;
           ep.col_bias = last && epi.col_bias ? epi.col_bias + j0 : nullptr;
-          for (int64_t ip = 0; ip < m_panels; ++ip) {
-            const int64_t i0 = ic + ip * mr;
-            const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
-            const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
-            ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
-            info.kernel(kc, ap, bp, c + i0 * ldc + j0, ldc, m, n, ep);
-          }
+          const int64_t i0 = ic + ip * mr;
+          const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
+          const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
+          ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
+          info.kernel(kc, ap, bp, c + i0 * ldc + j0, ldc, m, n, ep);
+        };
+        if (small_k) {
+          for (int64_t ip = 0; ip < m_panels; ++ip)
+            for (int64_t jp = 0; jp < n_panels; ++jp) tile(ip, jp);
+        } else {
+          // B panel in L1 across the A panels of the M block (A block in L2).
+          for (int64_t jp = 0; jp < n_panels; ++jp)
+            for (int64_t ip = 0; ip < m_panels; ++ip) tile(ip, jp);
         }
       }
     }

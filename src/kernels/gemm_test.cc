@@ -188,6 +188,27 @@ TEST(Sgemm, ModelShapes) {
   }
 }
 
+// K <= 64 walks C row panel by row panel; cover that loop order around the K limit, across
+// the MC block and the 2048-column NC block, packed and plain A, with every epilogue part.
+TEST(Sgemm, SmallKRowPanelOrder) {
+  std::mt19937 rng(5);
+  for (Isa isa : SupportedIsas()) {
+    IsaGuard guard(isa);
+    const GemmBlocking blk = GemmBlockingFor(isa);
+    for (int64_t k : {16, 63, 64, 65})
+      for (int64_t m : {int64_t{96}, blk.mc + 1}) {
+        Case c{m, 2048 + 33, k};
+        c.pack_a = k != 63;
+        c.beta = k == 16 ? 1.0f : 0.0f;
+        c.row_bias = true;
+        c.col_bias = k == 64;
+        c.clamp = true;
+        c.threads = m == 96 ? 1 : 2;
+        Check(c, isa, rng);
+      }
+  }
+}
+
 TEST(Sgemm, ZeroK) {
   // K = 0: C = beta * C + bias.
   std::vector<float> c = {1, 2, 3, 4};

@@ -187,19 +187,22 @@ void Plane3x3(const DepthwiseArgs& a) {
   const __m256 bias = _mm256_set1_ps(a.bias);
   const __m256 lo = _mm256_set1_ps(a.clamp ? a.lo : -INFINITY);
   const __m256 hi = _mm256_set1_ps(a.clamp ? a.hi : INFINITY);
-  const float* w = a.w;
+  // The nine weights live in registers: loaded once per plane, not once per block (the
+  // compiler cannot hoist the loads itself because the output stores might alias a.w).
+  __m256 w[9];
+  for (int t = 0; t < 9; ++t) w[t] = _mm256_set1_ps(a.w[t]);
 
   auto block = [&](const float* r0, const float* r1, const float* r2) {
     __m256 acc = bias;
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r0, S), _mm256_broadcast_ss(w + 0), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 1, S), _mm256_broadcast_ss(w + 1), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 2, S), _mm256_broadcast_ss(w + 2), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r1, S), _mm256_broadcast_ss(w + 3), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 1, S), _mm256_broadcast_ss(w + 4), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 2, S), _mm256_broadcast_ss(w + 5), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r2, S), _mm256_broadcast_ss(w + 6), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 1, S), _mm256_broadcast_ss(w + 7), acc);
-    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 2, S), _mm256_broadcast_ss(w + 8), acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0, S), w[0], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 1, S), w[1], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r0 + 2, S), w[2], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1, S), w[3], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 1, S), w[4], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r1 + 2, S), w[5], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2, S), w[6], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 1, S), w[7], acc);
+    acc = _mm256_fmadd_ps(LoadStrided<S>(r2 + 2, S), w[8], acc);
     return _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
   };
 
