@@ -14,7 +14,9 @@ GradCheckResult CheckGradients(const ir::Graph& g, const std::map<std::string, T
   constexpr uint64_t kForwardSeed = 12345;
   std::map<std::string, Tensor> ins;
   for (const auto& [name, t] : inputs) ins[name] = t.Clone();
-  Autograd ag(g, wrt);  // clones float initializers: g itself is never perturbed
+  AutogradOptions ag_options;
+  ag_options.threads = options.threads;
+  Autograd ag(g, wrt, ag_options);  // clones float initializers: g itself is never perturbed
 
   // Random output weights r, one tensor per graph output, fixed across evaluations.
   std::mt19937_64 rng(options.seed);

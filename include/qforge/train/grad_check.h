@@ -20,6 +20,7 @@ struct GradCheckOptions {
   uint64_t seed = 1;            // for the random output weights
   int64_t max_per_tensor = 48;  // elements checked per tensor (evenly spread), 0 = all
   bool training = true;         // forward mode used (BatchNorm batch statistics, Dropout)
+  int threads = 1;              // Autograd threads (tests stay fast on a loaded machine)
 };
 
 struct GradCheckResult {
