@@ -9,6 +9,7 @@ PKGS=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libstb-dev libomp-dev zlib1g-dev libopenblas-dev
+  chromium libjs-chart.js
   dataset-fashion-mnist libonnx-testdata
 )
 

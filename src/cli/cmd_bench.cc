@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/measure.h"
 #include "qforge/kernels/isa.h"
 #include "qforge/runtime/session.h"
 
@@ -119,41 +120,6 @@ Shape ConcreteShape(const ir::ValueInfo& vi, int64_t batch,
   return s;
 }
 
-// Floats uniform in [0, 1) (a valid image, a valid probability); integers and bools zero (a
-// valid index into anything).
-Tensor RandomInput(DType dtype, const Shape& shape, std::mt19937& rng) {
-  if (!IsStorable(dtype))
-    throw Error(fmt::format("cannot make a random input of dtype {}", DTypeName(dtype)));
-  Tensor t(dtype, shape);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  if (dtype == DType::kF32)
-    for (float& v : t.span<float>()) v = u(rng);
-  if (dtype == DType::kF64)
-    for (double& v : t.span<double>()) v = u(rng);
-  return t;
-}
-
-struct Stats {
-  double median, p90, min, max, mean, stddev;
-};
-
-// Latencies in ms. median: mean of the middle two for an even count; p90: nearest rank
-// (the ceil(0.9 n)-th smallest).
-Stats Summarize(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  Stats s;
-  s.median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-  s.p90 = ms[static_cast<size_t>(std::ceil(0.9 * static_cast<double>(n))) - 1];
-  s.min = ms.front();
-  s.max = ms.back();
-  s.mean = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(n);
-  double var = 0;
-  for (double v : ms) var += (v - s.mean) * (v - s.mean);
-  s.stddev = n > 1 ? std::sqrt(var / static_cast<double>(n - 1)) : 0.0;
-  return s;
-}
-
 int RunBench(const BenchOptions& o) {
   if (!o.isa.empty()) kernels::SetIsa(kernels::ParseIsa(o.isa));
   std::map<std::string, Shape> overrides;
@@ -186,23 +152,19 @@ int RunBench(const BenchOptions& o) {
   runtime::Session session(std::move(graph), options);
   const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
 
-  for (int i = 0; i < o.warmup; ++i) session.Run(feeds);
-  std::vector<double> ms;
-  const auto start = std::chrono::steady_clock::now();
   // With --runs: exactly that many. Otherwise at least 10 runs and at least --min-time seconds.
   Profile profile;
   runtime::NodeObserver observer;
-  if (o.profile)
+  std::function<void()> before_each;
+  if (o.profile) {
     observer = [&profile](const ir::Node& n, const std::vector<Tensor>&) { profile.Observe(n); };
-  while (o.runs > 0 ? static_cast<int>(ms.size()) < o.runs
-                    : (ms.size() < 10 || SecondsSince(start) < o.min_time)) {
-    const auto t0 = std::chrono::steady_clock::now();
-    profile.Start();
-    session.Run(feeds, observer);
-    ms.push_back(1e3 * SecondsSince(t0));
+    before_each = [&profile] { profile.Start(); };
   }
-  const double total = SecondsSince(start);
-  const Stats s = Summarize(ms);
+  const Timing timing =
+      TimeSession(session, feeds, {o.warmup, o.runs, o.min_time}, observer, before_each);
+  const std::vector<double>& ms = timing.ms;
+  const double total = timing.seconds;
+  const LatencyStats& s = timing.stats;
   const double throughput = static_cast<double>(items) / (s.median / 1e3);
   const std::string isa(kernels::IsaName(kernels::ActiveIsa()));
 

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/measure.h"
 #include "qforge/calib/calib_table.h"
 #include "qforge/calib/calibrator.h"
 #include "qforge/data/fashion_mnist.h"
@@ -189,20 +190,6 @@ Source MakeSource(const ir::Graph& g, const CalibrateOptions& o) {
   std::vector<std::string> images = data::ListImageFiles(o.data);
   if (!images.empty()) return ImageFolderSource(g, o, std::move(images));
   return NpyFolderSource(g, o.data);
-}
-
-// A seeded shuffle of 0..n-1 (Fisher-Yates on mt19937_64, whose output the C++ standard fixes;
-// the bounded draw is our own, so the order is the same with every standard library).
-std::vector<int64_t> Permutation(int64_t n, uint64_t seed) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = n - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(
-        (static_cast<unsigned __int128>(rng()) * static_cast<uint64_t>(i + 1)) >> 64);
-    std::swap(p[i], p[j]);
-  }
-  return p;
 }
 
 // Stacks per-sample tensors (equal shapes) into one [B, ...] tensor.

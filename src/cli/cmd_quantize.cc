@@ -7,10 +7,12 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/quantize_options.h"
+#include "cli/report_analysis.h"
 #include "qforge/calib/calib_table.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/kernels/isa.h"
@@ -57,6 +59,29 @@ nlohmann::json JsonNumber(double v) {
   return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
 }
 
+// --auto-exclude: the analysis of `qforge analyze` on the test split (report_analysis.h).
+SensitivityResult AutoExclude(const QuantizeCliOptions& o, const ir::Graph& model,
+                              const calib::CalibTable& table, const passes::QuantizeOptions& qo) {
+  const data::LabeledImages test =
+      data::LoadFashionMnist(data::Split::kTest, o.data_dir, o.eval_limit);
+  if (test.size() == 0) throw Error("no test images for --auto-exclude (--eval-limit 0?)");
+  runtime::SessionOptions so;
+  so.threads = o.threads;
+  runtime::Session session(PrepareForExecution(model), so);
+  const EvalResult fp32 = EvaluateClassifier(session, test, o.batch, "fp32");
+  return AnalyzeSensitivity(model, table, qo, test, fp32, o.batch, o.budget, "auto-exclude");
+}
+
+std::string AutoExcludeNote(const SensitivityResult& s) {
+  const std::string kept =
+      s.recommended.empty() ? "no layer" : fmt::format("{}", fmt::join(s.recommended, ", "));
+  return fmt::format(
+      "auto-exclude: kept {} in fp32; top-1 {:.2f}% vs fp32 {:.2f}% on {} test images ({}within "
+      "the {:.2f}-point budget)",
+      kept, 100 * s.recommended_top1, 100 * s.fp32_top1, s.images, s.within_budget ? "" : "NOT ",
+      s.budget);
+}
+
 int RunQuantizeStatic(const QuantizeCliOptions& o) {
   if (o.calib.empty())
     throw Error("--method static needs --calib calib.json (from 'qforge calibrate')");
@@ -81,7 +106,16 @@ int RunQuantizeStatic(const QuantizeCliOptions& o) {
   const ir::Graph model = LoadModelFile(o.model);
   const calib::CalibTable table = calib::LoadCalibTable(o.calib);
   const auto batches = DataBatches(o, model);  // fail on bad --data before writing anything
+  std::optional<SensitivityResult> auto_exclude;
+  if (o.auto_exclude) {
+    if (o.data.empty())
+      throw Error("--auto-exclude needs --data fashion-mnist (to measure accuracy)");
+    auto_exclude = AutoExclude(o, model, table, qo);
+    qo.exclude.insert(qo.exclude.end(), auto_exclude->recommended.begin(),
+                      auto_exclude->recommended.end());
+  }
   passes::QuantizeResult r = passes::QuantizeStatic(model, table, qo);
+  if (auto_exclude) r.notes.push_back(AutoExcludeNote(*auto_exclude));
   if (to_qf) {
     ir::Graph lowered = r.graph;
     passes::LowerQdqToInteger(lowered);
@@ -121,6 +155,7 @@ int RunQuantizeStatic(const QuantizeCliOptions& o) {
     j["target"] = target.name;
     j["scheme"] = scheme;
     j["notes"] = r.notes;
+    if (auto_exclude) j["auto_exclude"] = SensitivityToJson(*auto_exclude);
     j["nodes"] = nlohmann::json::array();
     for (const auto& n : r.nodes)
       j["nodes"].push_back(
@@ -236,6 +271,15 @@ Command AddQuantizeCommand(CLI::App& root) {
       ->capture_default_str();
   app->add_flag("--keep-fp32-outputs", o->keep_fp32_outputs,
                 "Do not quantize graph outputs (the last op writes fp32)");
+  app->add_flag("--auto-exclude", o->auto_exclude,
+                "static: keep the most sensitive layers in fp32 until top-1 is within --budget "
+                "points of fp32 (measured on the test split; needs --data; see 'qforge analyze')");
+  app->add_option("--budget", o->budget, "--auto-exclude: top-1 points below fp32 allowed")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--eval-limit", o->eval_limit,
+                  "--auto-exclude: measure on the first N test images only")
+      ->check(CLI::PositiveNumber);
   app->add_option("--data", o->data,
                   "Data for the activation error table: fashion-mnist (training images)");
   app->add_option("--data-dir", o->data_dir, "Where the data set's IDX files are")

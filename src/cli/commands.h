@@ -19,5 +19,7 @@ Command AddBenchCommand(CLI::App& root);      // cmd_bench.cc
 Command AddFormatsCommand(CLI::App& root);    // cmd_formats.cc
 Command AddCalibrateCommand(CLI::App& root);  // cmd_calibrate.cc
 Command AddQuantizeCommand(CLI::App& root);   // cmd_quantize.cc
+Command AddCompareCommand(CLI::App& root);    // cmd_compare.cc
+Command AddAnalyzeCommand(CLI::App& root);    // cmd_analyze.cc
 
 }  // namespace qforge::cli

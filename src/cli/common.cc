@@ -26,7 +26,10 @@ ir::Graph LoadModelFile(const std::string& path) {
 }
 
 ir::Graph LoadModelForExecution(const std::string& path, bool optimize) {
-  ir::Graph g = LoadModelFile(path);
+  return PrepareForExecution(LoadModelFile(path), optimize);
+}
+
+ir::Graph PrepareForExecution(ir::Graph g, bool optimize) {
   // A QDQ model runs on the integer ops; lowering goes first, before activation fusion could
   // hide its DequantizeLinear -> op -> QuantizeLinear patterns.
   if (passes::HasQdq(g)) passes::LowerQdqToInteger(g);

@@ -21,6 +21,8 @@ ir::Graph LoadModelFile(const std::string& path);
 // (BN folding, constant folding, activation fusion: passes::RunExecutionPipeline) unless
 // `optimize` is false. For commands that run the model.
 ir::Graph LoadModelForExecution(const std::string& path, bool optimize = true);
+// The steps LoadModelForExecution applies after loading, for a graph already in memory.
+ir::Graph PrepareForExecution(ir::Graph g, bool optimize = true);
 
 // "[batch, 1, 28, 28]": known dims as numbers, symbolic dims by name, unknown as "?".
 std::string DimsToString(const ir::ValueInfo& vi);

@@ -33,7 +33,8 @@ int Main(int argc, char** argv) {
       qforge::cli::AddInfoCommand(app),      qforge::cli::AddRunCommand(app),
       qforge::cli::AddEvalCommand(app),      qforge::cli::AddBenchCommand(app),
       qforge::cli::AddFormatsCommand(app),   qforge::cli::AddQuantizeCommand(app),
-      qforge::cli::AddCalibrateCommand(app),
+      qforge::cli::AddCalibrateCommand(app), qforge::cli::AddCompareCommand(app),
+      qforge::cli::AddAnalyzeCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -21,6 +21,9 @@ struct QuantizeCliOptions {
   bool symmetric_activations = false;
   std::string target = "auto";
   bool keep_fp32_outputs = false;
+  bool auto_exclude = false;  // keep the most sensitive layers in fp32 (needs --data)
+  double budget = 0.5;        // auto-exclude: top-1 points below fp32 allowed
+  int64_t eval_limit = -1;    // auto-exclude: first N test images (-1: all)
   // dynamic
   std::vector<std::string> ops;            // op types; empty: MatMul, Gemm
   std::string granularity = "per-tensor";  // per-tensor | per-row
