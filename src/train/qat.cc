@@ -53,7 +53,7 @@ bool IsWeightOp(const std::string& op) {
 
 ir::Node MakeFakeQuant(const std::string& name, const std::string& x, const std::string& scale,
                        const std::string& zero, const std::string& y, const FakeQuantConfig& c,
-                       Estimator e) {
+                       const QatOptions& o, bool observe) {
   ir::Node n;
   n.name = name;
   n.op_type = kFakeQuantOp;
@@ -65,7 +65,12 @@ ir::Node MakeFakeQuant(const std::string& name, const std::string& x, const std:
   n.attrs["restricted"] = int64_t{c.restricted_range ? 1 : 0};
   n.attrs["axis"] =
       int64_t{c.granularity.kind == nq::Granularity::Kind::kPerChannel ? c.granularity.axis : 0};
-  n.attrs["estimator"] = std::string(EstimatorName(e));
+  n.attrs["estimator"] = std::string(EstimatorName(o.estimator));
+  n.attrs["observer_freeze_step"] = observe ? o.observer_freeze_step : int64_t{0};
+  n.attrs["observer_momentum"] = static_cast<float>(o.observer_momentum);
+  n.attrs["soft_k_start"] = static_cast<float>(o.soft.k_start);
+  n.attrs["soft_k_end"] = static_cast<float>(o.soft.k_end);
+  n.attrs["soft_anneal_steps"] = o.soft.anneal_steps;
   return n;
 }
 
@@ -98,8 +103,7 @@ QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
   m.qdq = res.graph;
   ir::Graph& g = m.graph;
   g = res.graph;
-  const Estimator est = options.estimator;
-  const bool lsq = est == Estimator::kLsq;
+  const bool lsq = options.estimator == Estimator::kLsq;
 
   // The fp32 initializer a node of g read at input k before quantization.
   auto fp32_input = [&](const ir::Node& consumer, size_t k) -> std::string {
@@ -168,7 +172,7 @@ QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
     s.train_scale = s.train_zero_point = lsq;
     g.initializers[sn] = Tensor::Scalar<float>(p.scale);
     g.initializers[zn] = Tensor::Scalar<float>(static_cast<float>(p.zero_point));
-    replace[i] = MakeFakeQuant(s.node, s.input, sn, zn, s.output, s.config, est);
+    replace[i] = MakeFakeQuant(s.node, s.input, sn, zn, s.output, s.config, options, true);
     m.sites.push_back(s);
   }
 
@@ -235,7 +239,8 @@ QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
     const std::vector<float> zeros = ZeroPointsAsFloat(zt);
     g.initializers[s.scale] = FloatTensor(st.shape(), scales);
     g.initializers[s.zero_point] = FloatTensor(zt.shape(), zeros);
-    replace[i] = MakeFakeQuant(s.node, s.input, s.scale, s.zero_point, s.output, s.config, est);
+    replace[i] = MakeFakeQuant(s.node, s.input, s.scale, s.zero_point, s.output, s.config, options,
+                               s.kind == FakeQuantSite::Kind::kWeight);
     m.sites.push_back(s);
   }
 
@@ -303,17 +308,62 @@ std::vector<nq::QuantParams> SiteParams(const ir::Graph& g, const FakeQuantSite&
   return out;
 }
 
+// A bias's int32 quantization: scale s_in * s_w[c] (float product, as passes::QuantizeStatic
+// and the integer kernels), zero point 0, per channel along the last axis when s_w is.
+struct BiasQuant {
+  std::vector<nq::QuantParams> params;
+  nq::Granularity granularity;
+};
+BiasQuant BiasParams(const QatModel& model, const BiasSite& b, const Tensor& bias) {
+  const ir::Graph& g = model.graph;
+  auto site_of = [&](const std::string& scale) -> const FakeQuantSite& {
+    for (const FakeQuantSite& s : model.sites)
+      if (s.scale == scale) return s;
+    throw Error("QAT: no fake quantizer with scale '" + scale + "'");
+  };
+  const std::vector<nq::QuantParams> in = SiteParams(g, site_of(b.input_scale));
+  const std::vector<nq::QuantParams> w = SiteParams(g, site_of(b.weight_scale));
+  BiasQuant r;
+  for (const nq::QuantParams& pw : w) {
+    const float s = in[0].scale * pw.scale;
+    if (!(s >= nq::kMinScale) || !std::isfinite(s))
+      throw Error("QAT: bias scale of '" + b.fp32 + "' underflows");
+    r.params.push_back({s, 0});
+  }
+  const bool per_channel = r.params.size() > 1;
+  if (per_channel && bias.numel() != static_cast<int64_t>(r.params.size()))
+    throw Error("QAT: bias '" + b.fp32 + "' does not have one value per channel");
+  for (int64_t i = 0; i < bias.numel(); ++i)
+    if (!std::isfinite(bias.data<float>()[i]))
+      throw Error("QAT: bias '" + b.fp32 + "' has a non-finite value");
+  r.granularity = per_channel ? nq::Granularity::PerChannel(static_cast<int>(bias.rank()) - 1)
+                              : nq::Granularity::PerTensor();
+  return r;
+}
+
 }  // namespace
+
+void SnapBiases(QatModel& model) {
+  for (const BiasSite& b : model.biases) {
+    Tensor& bias = model.graph.initializers.at(b.fp32);
+    const BiasQuant bq = BiasParams(model, b, bias);
+    std::vector<int32_t> q(bias.numel());
+    nq::Quantize<int32_t>(bias.data<float>(), bias.shape(), bq.granularity, bq.params, nq::kInt32,
+                          q.data());
+    Tensor snapped(DType::kF32, bias.shape());
+    nq::Dequantize<int32_t>(q.data(), bias.shape(), bq.granularity, bq.params,
+                            snapped.data<float>());
+    bias = snapped;
+  }
+}
 
 ir::Graph ExportQdq(const QatModel& model) {
   ir::Graph q = model.qdq;
   const ir::Graph& g = model.graph;
-  std::map<std::string, std::vector<float>> effective_scale;  // training-graph scale name -> s
   for (const FakeQuantSite& s : model.sites) {
     const std::vector<nq::QuantParams> p = SiteParams(g, s);
     std::vector<float> scales;
     for (const nq::QuantParams& x : p) scales.push_back(x.scale);
-    effective_scale[s.scale] = scales;
     const Shape sshape = q.initializers.at(s.qdq_scale).shape();
     if (s.kind == FakeQuantSite::Kind::kActivation) {
       q.initializers[s.qdq_scale] = Tensor::Scalar<float>(p[0].scale);
@@ -356,31 +406,14 @@ ir::Graph ExportQdq(const QatModel& model) {
   }
   for (const BiasSite& b : model.biases) {
     const Tensor& bias = Initializer(g, b.fp32, "bias");
-    const std::vector<float>& s_in = effective_scale.at(b.input_scale);
-    const std::vector<float>& s_w = effective_scale.at(b.weight_scale);
-    const Tensor& old_scale = q.initializers.at(b.qdq_scale);
-    std::vector<nq::QuantParams> p;
-    std::vector<float> scales;
-    for (float sw : s_w) {
-      const float s = s_in[0] * sw;  // float product, as passes::QuantizeStatic and the kernels
-      if (!(s >= nq::kMinScale) || !std::isfinite(s))
-        throw Error("QAT export: bias scale of '" + b.fp32 + "' underflows");
-      p.push_back({s, 0});
-      scales.push_back(s);
-    }
-    const bool per_channel = p.size() > 1;
-    if (per_channel && bias.numel() != static_cast<int64_t>(p.size()))
-      throw Error("QAT export: bias '" + b.fp32 + "' does not have one value per channel");
-    const nq::Granularity gr = per_channel
-                                   ? nq::Granularity::PerChannel(static_cast<int>(bias.rank()) - 1)
-                                   : nq::Granularity::PerTensor();
-    for (int64_t i = 0; i < bias.numel(); ++i)
-      if (!std::isfinite(bias.data<float>()[i]))
-        throw Error("QAT export: bias '" + b.fp32 + "' has a non-finite value");
+    const BiasQuant bq = BiasParams(model, b, bias);
     Tensor qt(DType::kI32, bias.shape());
-    nq::Quantize<int32_t>(bias.data<float>(), bias.shape(), gr, p, nq::kInt32, qt.data<int32_t>());
+    nq::Quantize<int32_t>(bias.data<float>(), bias.shape(), bq.granularity, bq.params, nq::kInt32,
+                          qt.data<int32_t>());
+    std::vector<float> scales;
+    for (const nq::QuantParams& p : bq.params) scales.push_back(p.scale);
     q.initializers[b.qdq_quantized] = qt;
-    q.initializers[b.qdq_scale] = FloatTensor(old_scale.shape(), scales);
+    q.initializers[b.qdq_scale] = FloatTensor(q.initializers.at(b.qdq_scale).shape(), scales);
   }
   ir::VerifyOrThrow(q);
   return q;

@@ -25,10 +25,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "qforge/calib/calib_table.h"
+#include "qforge/data/fashion_mnist.h"
 #include "qforge/ir/graph.h"
 #include "qforge/train/fake_quant.h"
 
@@ -51,6 +53,14 @@ struct QatOptions {
   Estimator estimator = Estimator::kSte;
   int bits_w = 8;  // 8, 4 or 2: weights signed, symmetric, restricted range, per channel
   int bits_a = 8;  // 8 or 4: activations unsigned, asymmetric, per tensor
+  // ste / soft: the observers (weights: max |W_c| / qmax; activations: an EMA of the batch
+  // range with observer_momentum) move the quantizer ranges during training steps
+  // 0 .. observer_freeze_step - 1 and are frozen from then on (0: frozen at the calibrated
+  // ranges from the start). lsq learns its ranges instead and never observes.
+  int64_t observer_freeze_step = 0;
+  double observer_momentum = 0.01;
+  // soft: the DSQ temperature schedule (SoftSchedule; the forward is hard from anneal_steps on).
+  SoftSchedule soft;
 };
 
 // One fake quantizer of the training graph and the QDQ-template tensors it exports to.
@@ -99,10 +109,64 @@ QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
 // the quantizers then being hard).
 void SetEstimator(ir::Graph& graph, Estimator e);
 
+// Rounds every bias of a BiasSite to its int32 grid at the current effective scales,
+// b = DequantizeValue(QuantizeValue(b, {s_in * s_w, 0})) — what the exported int32 bias
+// represents — so that the training graph's hard forward equals the exported QDQ graph bit for
+// bit. TrainQat calls it after the last step (a change of at most s_in * s_w / 2 per bias).
+void SnapBiases(QatModel& model);
+
 // The QDQ graph of the model as trained: the template with every quantized initializer, scale and
 // zero point recomputed from `model.graph`'s current initializer values. The result is exactly
-// what the training graph computes in its hard forward, except biases (int32 at s_in * s_w
-// instead of fp32). Throws qforge::Error if a trained value is not finite.
+// what the training graph computes in its hard forward (bit for bit after SnapBiases; before,
+// biases differ by their int32 rounding at s_in * s_w). Throws qforge::Error if a trained value is
+// not finite.
 ir::Graph ExportQdq(const QatModel& model);
+
+// ---- training ----
+
+struct QatTrainOptions {
+  int epochs = 1;
+  int64_t batch = 64;
+  int64_t limit = -1;    // training images used per epoch (-1: all)
+  double lr = 1e-4;      // AdamW, cosine decay to 0 over all steps
+  double lr_quant = -1;  // lsq scale / zero point learning rate (-1: lr)
+  double weight_decay = 0;
+  uint64_t seed = 1;
+  int threads = 0;
+  // Label-free distillation: the loss is KL(softmax(teacher / T) || softmax(student / T)) * T^2
+  // toward the fp32 model's logits (labels unused); otherwise cross-entropy with the labels.
+  bool distill = false;
+  double temperature = 1.0;
+  // Called every `progress_every` steps and at the end of each epoch (may be empty).
+  int64_t progress_every = 50;
+  std::function<void(const struct QatProgress&)> progress;
+};
+
+struct QatProgress {
+  int epoch = 0;  // 1-based
+  int64_t step = 0, steps_per_epoch = 0, total_steps = 0;
+  double loss = 0;      // mean over the steps since the last report
+  double accuracy = 0;  // training top-1 over the same steps (against the labels)
+  double samples_per_second = 0;
+  bool end_of_epoch = false;
+};
+
+struct QatTrainResult {
+  int64_t steps = 0;
+  double seconds = 0;
+  double final_loss = 0;
+};
+
+// Trains model.graph in place on `train` (images f32 [N, 1, 28, 28] in [0, 1], labels) with the
+// autograd engine: weights, biases and (lsq) quantizer parameters by AdamW, the soft schedule's
+// anneal_steps counted in optimizer steps. `teacher` is the fp32 model (used with distill).
+// Deterministic for a seed and thread count (shuffle: Fisher-Yates on mt19937_64).
+QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::LabeledImages& train,
+                        const QatTrainOptions& options);
+
+// The class predicted for every image by the training graph's evaluation forward (hard fake
+// quantization), batch by batch: the "fake-quantized model" of the agreement measurement.
+std::vector<int64_t> PredictFakeQuant(const QatModel& model, const data::LabeledImages& images,
+                                      int64_t batch, int threads);
 
 }  // namespace qforge::train

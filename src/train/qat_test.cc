@@ -1,0 +1,266 @@
+// Tests of the QAT graph transform and export (train/qat.h) and of the FakeQuant training op, on
+// the bundled Fashion-MNIST CNN with a small calibration on random images.
+#include "qforge/train/qat.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "qforge/calib/calibrator.h"
+#include "qforge/onnx/onnx.h"
+#include "qforge/passes/passes.h"
+#include "qforge/passes/quantize.h"
+#include "qforge/runtime/session.h"
+#include "qforge/train/autograd.h"
+#include "qforge/train/grad_check.h"
+
+namespace qforge::train {
+namespace {
+
+Tensor RandomImages(int64_t n, uint64_t seed) {
+  Tensor t(DType::kF32, {n, 1, 28, 28});
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (float& v : t.span<float>()) v = u(rng);
+  return t;
+}
+
+struct Fixture {
+  ir::Graph fp32;
+  calib::CalibTable table;
+};
+
+const Fixture& Cnn() {
+  static const Fixture f = [] {
+    Fixture r;
+    r.fp32 = onnx_io::LoadModel("models/fmnist_cnn.onnx");
+    runtime::Session session(r.fp32);
+    calib::Calibrator cal(session, calib::ObserverConfig{});
+    for (uint64_t s = 0; s < 2; ++s) cal.Run({{"input", RandomImages(16, s)}}, 16);
+    r.table = cal.Table();
+    return r;
+  }();
+  return f;
+}
+
+bool SameTensor(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+int CountOps(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes) n += node.op_type == op;
+  return n;
+}
+
+TEST(Qat, TrainingGraphReplacesQdqByFakeQuant) {
+  QatModel m = PrepareQat(Cnn().fp32, Cnn().table, QatOptions{});
+  EXPECT_EQ(CountOps(m.graph, "QuantizeLinear"), 0);
+  EXPECT_EQ(CountOps(m.graph, "DequantizeLinear"), 0);
+  EXPECT_EQ(CountOps(m.graph, "BatchNormalization"), 0);  // folded before QAT
+  EXPECT_EQ(CountOps(m.graph, kFakeQuantOp), static_cast<int>(m.sites.size()));
+  int weights = 0, acts = 0;
+  for (const FakeQuantSite& s : m.sites) {
+    weights += s.kind == FakeQuantSite::Kind::kWeight;
+    acts += s.kind == FakeQuantSite::Kind::kActivation;
+    EXPECT_EQ(m.graph.initializers.at(s.scale).dtype(), DType::kF32);
+    EXPECT_EQ(m.graph.initializers.at(s.zero_point).dtype(), DType::kF32);
+  }
+  EXPECT_EQ(weights, 4);  // 2 Conv + 2 Gemm
+  EXPECT_GE(acts, 4);
+  EXPECT_EQ(m.biases.size(), 4u);
+  EXPECT_EQ(m.weights.size(), 8u);
+  EXPECT_TRUE(m.quant_params.empty());  // ste trains no quantizer parameter
+  // The quantizers sit where the static quantizer put its Q/DQ: as many activation sites as
+  // QuantizeLinear nodes in the template.
+  EXPECT_EQ(acts, CountOps(m.qdq, "QuantizeLinear"));
+
+  QatOptions lsq;
+  lsq.estimator = Estimator::kLsq;
+  const QatModel ml = PrepareQat(Cnn().fp32, Cnn().table, lsq);
+  EXPECT_EQ(ml.quant_params.size(), static_cast<size_t>(weights + 2 * acts));
+}
+
+// Without training, the export is the static quantizer's graph, bit for bit.
+TEST(Qat, UntrainedExportEqualsStaticPtq) {
+  const QatModel m = PrepareQat(Cnn().fp32, Cnn().table, QatOptions{});
+  const ir::Graph q = ExportQdq(m);
+  const ir::Graph ptq = passes::QuantizeStatic(Cnn().fp32, Cnn().table).graph;
+  ASSERT_EQ(q.initializers.size(), ptq.initializers.size());
+  for (const auto& [name, t] : ptq.initializers) {
+    ASSERT_TRUE(q.initializers.count(name)) << name;
+    EXPECT_TRUE(SameTensor(q.initializers.at(name), t)) << name;
+  }
+  EXPECT_EQ(ir::ToText(q), ir::ToText(ptq));
+}
+
+TEST(Qat, Int4WeightsExportInRange) {
+  QatOptions o;
+  o.bits_w = 4;
+  const QatModel m = PrepareQat(Cnn().fp32, Cnn().table, o);
+  const ir::Graph q = ExportQdq(m);
+  for (const FakeQuantSite& s : m.sites) {
+    if (s.kind != FakeQuantSite::Kind::kWeight) continue;
+    const Tensor& w = q.initializers.at(s.qdq_quantized);
+    int lo = 0, hi = 0;
+    for (int8_t v : w.span<int8_t>()) lo = std::min<int>(lo, v), hi = std::max<int>(hi, v);
+    EXPECT_EQ(lo, -7) << s.input;  // max |W_c| / 7: some channel reaches both ends
+    EXPECT_EQ(hi, 7) << s.input;
+  }
+}
+
+TEST(Qat, BadOptionsThrow) {
+  QatOptions o;
+  o.bits_w = 3;
+  EXPECT_THROW(PrepareQat(Cnn().fp32, Cnn().table, o), Error);
+  o.bits_w = 8;
+  o.bits_a = 2;
+  EXPECT_THROW(PrepareQat(Cnn().fp32, Cnn().table, o), Error);
+  EXPECT_THROW(PrepareQat(Cnn().fp32, calib::CalibTable{}, QatOptions{}), Error);
+}
+
+// Runs the training graph's evaluation forward (autograd engine) and the exported QDQ graph on
+// the runtime (fp32 with QuantizeLinear / DequantizeLinear), and the lowered integer graph.
+struct Outputs {
+  std::vector<float> fake, qdq, integer;
+};
+Outputs RunAll(const QatModel& m, const Tensor& images) {
+  Outputs o;
+  Autograd ag(m.graph, {});
+  o.fake = ag.Forward({{"input", images}}, /*training=*/false).at("logits").ToFloatVector();
+  const ir::Graph q = ExportQdq(m);
+  runtime::Session qs(q);
+  o.qdq = qs.Run({{"input", images}}).at("logits").ToFloatVector();
+  ir::Graph lowered = q;
+  EXPECT_GT(passes::LowerQdqToInteger(lowered), 0);
+  passes::RunExecutionPipeline(lowered);
+  runtime::Session is(lowered);
+  o.integer = is.Run({{"input", images}}).at("logits").ToFloatVector();
+  return o;
+}
+
+// The fake-quantized forward equals the exported QDQ graph up to the int32 bias rounding (exactly,
+// once the biases are snapped), and the integer runtime agrees on (almost) every prediction.
+TEST(Qat, FakeQuantForwardMatchesExportAndIntegerRuntime) {
+  for (int bits_a : {8, 4}) {
+    QatOptions opt;
+    opt.bits_a = bits_a;
+    opt.bits_w = bits_a == 8 ? 8 : 4;
+    QatModel m = PrepareQat(Cnn().fp32, Cnn().table, opt);
+    const Tensor images = RandomImages(32, 7);
+    const Outputs o = RunAll(m, images);
+    ASSERT_EQ(o.fake.size(), 320u);
+    // logits are dequantized uint8: equal, or one output step apart where a bias rounding (or
+    // float summation order) moves a value across a rounding threshold.
+    float step = 0;
+    for (const FakeQuantSite& s : m.sites)
+      if (s.output == "logits") step = m.graph.initializers.at(s.scale).data<float>()[0];
+    ASSERT_GT(step, 0.0f);
+    int differ = 0, agree = 0;
+    for (size_t i = 0; i < o.fake.size(); ++i) {
+      EXPECT_LE(std::abs(o.fake[i] - o.qdq[i]), step * 1.001f) << i;
+      differ += o.fake[i] != o.qdq[i];
+    }
+    EXPECT_LE(differ, 64) << "bits_a " << bits_a;
+    // With the biases snapped to their int32 grid the two are bit-identical: the fake
+    // quantizers compute exactly what QuantizeLinear / DequantizeLinear compute.
+    SnapBiases(m);
+    const Outputs snapped = RunAll(m, images);
+    for (size_t i = 0; i < snapped.fake.size(); ++i)
+      ASSERT_EQ(snapped.fake[i], snapped.qdq[i]) << "bits_a " << bits_a << " logit " << i;
+    for (int b = 0; b < 32; ++b) {
+      auto argmax = [&](const std::vector<float>& v) {
+        return std::max_element(v.begin() + b * 10, v.begin() + b * 10 + 10) - v.begin();
+      };
+      agree += argmax(o.fake) == argmax(o.integer);
+    }
+    EXPECT_GE(agree, 31) << "bits_a " << bits_a;
+  }
+}
+
+// One FakeQuant node: soft is differentiable in x (finite differences away from cell edges); the
+// lsq gradients flow to scale and zero point; ste observers move the range while training.
+ir::Graph OneFakeQuant(const std::string& estimator, Tensor scale, Tensor zero, int bits,
+                       bool is_signed, int64_t freeze_step = 10) {
+  ir::Graph g;
+  g.name = "fq";
+  g.opset_imports[""] = 17;
+  g.opset_imports[kFakeQuantDomain] = 1;
+  ir::Node n;
+  n.name = "fq";
+  n.op_type = kFakeQuantOp;
+  n.domain = kFakeQuantDomain;
+  n.inputs = {"x", "s", "z"};
+  n.outputs = {"y"};
+  n.attrs["bits"] = int64_t{bits};
+  n.attrs["signed"] = int64_t{is_signed};
+  n.attrs["restricted"] = int64_t{is_signed};
+  n.attrs["axis"] = int64_t{0};
+  n.attrs["estimator"] = estimator;
+  n.attrs["soft_k_start"] = 3.0f;
+  n.attrs["soft_anneal_steps"] = int64_t{100};
+  n.attrs["observer_freeze_step"] = freeze_step;
+  n.attrs["observer_momentum"] = 0.5f;
+  g.nodes.push_back(n);
+  ir::ValueInfo x{"x", DType::kF32, true, {ir::Dim{3}, ir::Dim{8}}};
+  g.inputs.push_back(x);
+  g.outputs.push_back({"y", DType::kF32, false, {}});
+  g.initializers["s"] = std::move(scale);
+  g.initializers["z"] = std::move(zero);
+  return g;
+}
+
+TEST(Qat, FakeQuantOpSoftGradientCheck) {
+  // Per channel along axis 0, step 1 per channel scale; x = code + fraction in [0.2, 0.8].
+  const ir::Graph g = OneFakeQuant("soft", Tensor::FromVector<float>({3}, {1.0f, 0.5f, 2.0f}),
+                                   Tensor::FromVector<float>({3}, {0, 0, 0}), 4, true,
+                                   /*freeze_step=*/0);
+  Tensor x(DType::kF32, {3, 8});
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> frac(0.2f, 0.8f);
+  const float sc[3] = {1.0f, 0.5f, 2.0f};
+  for (int c = 0; c < 3; ++c)
+    for (int j = 0; j < 8; ++j) x.data<float>()[c * 8 + j] = (j - 4 + frac(rng)) * sc[c];
+  GradCheckOptions o;
+  o.eps = 1e-3;
+  const GradCheckResult r = CheckGradients(g, {{"x", x}}, {"x"}, o);
+  EXPECT_TRUE(r.ok) << r.report;
+  EXPECT_GT(r.checked, 0);
+}
+
+TEST(Qat, FakeQuantOpLsqAndObservers) {
+  const Tensor x = RandomImages(1, 3).Reshaped({28, 28});
+  Tensor xin(DType::kF32, {3, 8});
+  for (int i = 0; i < 24; ++i) xin.data<float>()[i] = x.data<float>()[i] * 4.0f - 1.0f;
+  {  // lsq: gradients for scale and zero point, shapes of the parameters.
+    Autograd ag(
+        OneFakeQuant("lsq", Tensor::Scalar<float>(0.01f), Tensor::Scalar<float>(50.0f), 8, false),
+        {"s", "z"});
+    const Tensor y = ag.Forward({{"x", xin}}, true).at("y");
+    Tensor dy(DType::kF32, y.shape());
+    for (float& v : dy.span<float>()) v = 1.0f;
+    ag.Backward({{"y", dy}});
+    const float ds = ag.grads().at("s").data<float>()[0];
+    const float dz = ag.grads().at("z").data<float>()[0];
+    EXPECT_NE(ds, 0.0f);  // values up to 3 clip at (255 - 50) * 0.01 = 2.05
+    EXPECT_LT(dz, 0.0f);  // clipped values: -s each
+  }
+  {  // ste: while step < observer_freeze_step the activation range moves toward the data.
+    Autograd ag(
+        OneFakeQuant("ste", Tensor::Scalar<float>(0.001f), Tensor::Scalar<float>(0.0f), 8, false),
+        {});
+    ag.Forward({{"x", xin}}, true, 0, /*step=*/0);
+    const float s1 = ag.graph().initializers.at("s").data<float>()[0];
+    EXPECT_GT(s1, 0.001f);
+    ag.Forward({{"x", xin}}, true, 0, /*step=*/10);  // frozen
+    EXPECT_EQ(ag.graph().initializers.at("s").data<float>()[0], s1);
+    ag.Forward({{"x", xin}}, false, 0, 0);  // evaluation never observes
+    EXPECT_EQ(ag.graph().initializers.at("s").data<float>()[0], s1);
+  }
+}
+
+}  // namespace
+}  // namespace qforge::train
