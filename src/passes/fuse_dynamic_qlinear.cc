@@ -9,7 +9,9 @@
 //
 // becomes out = qforge::DynamicQLinear(X, Wq, ws [, b]), which prepacks Wq once and computes the
 // same float expression in the same order (float(acc) * (xs * ws[n]) + b[n]): bit-exact with the
-// unfused graph (runtime/ops/dynamic_ops.cc, tested in passes_dynamic_test.cc). The
+// unfused graph (runtime/ops/dynamic_ops.cc, tested in quantize_dynamic_test.cc). When Wq is
+// itself a DynamicQuantizeLinear output (MatMul of two activations, scale Mul(as, bs)), the
+// pattern becomes y = qforge::DynamicQMatMul(A, B), bit-exact in the same way. The
 // DynamicQuantizeLinear and the scale Mul are removed once nothing else reads them (the shared
 // quantization of one X is redone by each fused reader: a cheap pass over X).
 // For execution only (qforge-domain op), like FuseActivation.
@@ -67,6 +69,33 @@ int FuseDynamicQLinear(ir::Graph& g) {
       if (!mm || !OnlyReader(g, mm->outputs[0], ci) || mm->num_inputs() < 3) continue;
       const ir::Node* dql = Producer(g, mm->inputs[0], "DynamicQuantizeLinear", &di);
       if (!dql || dql->outputs.size() != 3 || mm->inputs[2] != dql->outputs[2]) continue;
+      // Both operands dynamically quantized (attention): MatMulInteger(aq, bq, az, bz) and
+      // the scale Mul(as, bs) in either order -> qforge::DynamicQMatMul(A, B).
+      int bi;
+      const ir::Node* dqb = Producer(g, mm->inputs[1], "DynamicQuantizeLinear", &bi);
+      if (dqb) {
+        if (dqb->outputs.size() != 3 || mm->inputs.size() != 4 || mm->inputs[3] != dqb->outputs[2])
+          continue;
+        const std::set<std::string> want = {dql->outputs[1], dqb->outputs[1]};
+        if (std::set<std::string>(smul->inputs.begin(), smul->inputs.end()) != want &&
+            !(dql == dqb && smul->inputs[0] == dql->outputs[1] &&
+              smul->inputs[1] == dql->outputs[1]))
+          continue;
+        ir::Node f;
+        f.op_type = "DynamicQMatMul";
+        f.domain = "qforge";
+        f.name = mm->name;
+        f.inputs = {dql->inputs[0], dqb->inputs[0]};
+        f.outputs = {y.outputs[0]};
+        dead.insert(ci);
+        dead.insert(mi);
+        maybe_dead.insert(smul->outputs[0]);
+        maybe_dead.insert(dql->outputs[0]);
+        maybe_dead.insert(dqb->outputs[0]);
+        g.nodes[yi] = f;  // y is invalid from here on
+        ++fused;
+        break;
+      }
       const Tensor* w = Const(g, mm->inputs[1], DType::kI8);
       if (!w || w->rank() != 2) continue;
       if (mm->has_input(3)) {

@@ -136,12 +136,15 @@ TEST(QuantizeDynamic, RewritesLinearAndActivationMatMuls) {
 TEST(QuantizeDynamic, FusionIsBitExactWithTheStandardGraph) {
   const QuantizeResult r = QuantizeDynamic(Block());
   ir::Graph fused = r.graph;
-  EXPECT_EQ(FuseDynamicQLinear(fused), 2);  // fc1 (with its Add) and fc2; not the scores
+  EXPECT_EQ(FuseDynamicQLinear(fused), 3);  // fc1 (with its Add), fc2 and the scores
   ir::VerifyOrThrow(fused);
   EXPECT_EQ(Count(fused, "DynamicQLinear"), 2);
-  EXPECT_EQ(Count(fused, "MatMulInteger"), 1);
-  EXPECT_EQ(Count(fused, "Add"), 0);                    // fc1's bias Add went into the fused op
-  EXPECT_EQ(Count(fused, "DynamicQuantizeLinear"), 2);  // x's is gone; r and rt remain
+  EXPECT_EQ(Count(fused, "DynamicQMatMul"), 1);
+  EXPECT_EQ(Count(fused, "MatMulInteger"), 0);
+  EXPECT_EQ(Count(fused, "Add"), 0);  // fc1's bias Add went into the fused op
+  EXPECT_EQ(Count(fused, "Mul"), 0);
+  EXPECT_EQ(Count(fused, "Cast"), 0);
+  EXPECT_EQ(Count(fused, "DynamicQuantizeLinear"), 0);
   for (uint32_t seed : {1u, 2u, 3u}) {
     // Wide and narrow inputs, a batch of one and of several.
     const Tensor x = Random({seed, 4, 16}, 100 + seed, -3.0f * seed, 2.0f * seed);
@@ -159,6 +162,29 @@ TEST(QuantizeDynamic, FusionIsBitExactWithTheStandardGraph) {
   EXPECT_EQ(Count(piped, "DynamicQLinear"), 2);
 }
 
+// DynamicQMatMul with broadcast batch dims and a rank-1 operand, against the standard graph.
+TEST(QuantizeDynamic, ActivationMatMulFusionBroadcasts) {
+  for (const Shape& bshape : {Shape{5, 6}, Shape{1, 3, 5, 6}, Shape{5}}) {
+    ir::Graph g;
+    g.name = "mm";
+    g.opset_imports[""] = 13;
+    g.inputs.push_back({"a", DType::kF32, false, {}});
+    g.inputs.push_back({"b", DType::kF32, false, {}});
+    g.nodes.push_back(N("MatMul", {"a", "b"}, {"y"}, "mm"));
+    g.outputs.push_back({"y", DType::kF32, false, {}});
+    const QuantizeResult r = QuantizeDynamic(g);
+    ir::Graph fused = r.graph;
+    ASSERT_EQ(FuseDynamicQLinear(fused), 1);
+    EXPECT_EQ(Count(fused, "DynamicQMatMul"), 1);
+    const Tensor a = Random({2, 3, 4, 5}, 21, -2, 3), b = Random(bshape, 22, -1, 0.5f);
+    runtime::Session s1(r.graph), s2(fused), s3(g);
+    const auto y1 = s1.Run({{"a", a}, {"b", b}}).at("y"), y2 = s2.Run({{"a", a}, {"b", b}}).at("y");
+    EXPECT_EQ(y1.shape(), y2.shape());
+    EXPECT_EQ(y1.ToFloatVector(), y2.ToFloatVector()) << ShapeToString(bshape);
+    EXPECT_LT(RelErr(s3.Run({{"a", a}, {"b", b}}).at("y"), y2), 0.03);
+  }
+}
+
 TEST(QuantizeDynamic, FusionLeavesOtherPatternsAlone) {
   QuantizeResult r = QuantizeDynamic(Block());
   // A DynamicQuantizeLinear output read elsewhere stays; a scale that is not a constant blocks
@@ -166,7 +192,8 @@ TEST(QuantizeDynamic, FusionLeavesOtherPatternsAlone) {
   ir::Graph g = r.graph;
   for (ir::Node& n : g.nodes)
     if (n.name == "fc2/Gemm/ScaleProduct") n.inputs = {n.inputs[0], n.inputs[0]};
-  EXPECT_EQ(FuseDynamicQLinear(g), 1);
+  EXPECT_EQ(FuseDynamicQLinear(g), 2);  // fc1 and the scores; fc2 stays unfused
+  EXPECT_EQ(Count(g, "MatMulInteger"), 1);
   ir::VerifyOrThrow(g);
   const Tensor x = Random({2, 4, 16}, 9);
   ir::Graph unfused = r.graph;

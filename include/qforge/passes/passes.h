@@ -37,7 +37,8 @@ int FuseResidualAdd(ir::Graph& g);
 
 // Fuses DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul (by xs * ws) [-> Add bias], the
 // standard dynamic Linear layer (passes/quantize_dynamic.h), into one qforge::DynamicQLinear
-// that prepacks the int8 weight; bit-exact with the unfused graph. For execution only.
+// that prepacks the int8 weight, and the dynamic MatMul of two activations into one
+// qforge::DynamicQMatMul; both bit-exact with the unfused graph. For execution only.
 int FuseDynamicQLinear(ir::Graph& g);
 
 struct PassStat {

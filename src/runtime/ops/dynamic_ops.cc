@@ -1,5 +1,6 @@
 // Dynamic-quantization runtime ops: qforge::DynamicQLinear, one dynamically quantized Linear
-// layer (activations quantized at run time, int8 weights prepacked once, fp32 out).
+// layer (activations quantized at run time, int8 weights prepacked once, fp32 out), and
+// qforge::DynamicQMatMul, a MatMul of two activations both quantized at run time.
 //
 //   qforge::DynamicQLinear(X fp32 [..., K], Wq int8 [K, N], ws fp32 [N] or [1]
 //                          [, bias fp32 [N]]) -> Y fp32 [..., N]
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "qforge/kernels/dynq.h"
+#include "qforge/kernels/elementwise.h"
 #include "qforge/kernels/qgemm.h"
 #include "qforge/numerics/dtypes.h"
 #include "qforge/numerics/quant_params.h"
@@ -131,10 +133,99 @@ class DynamicQLinearOp final : public OpKernel {
   std::shared_ptr<const PackedQGemmB> packed_;
 };
 
+// qforge::DynamicQMatMul(A fp32 [..., M, K], B fp32 [..., K, N]) -> Y fp32 [..., M, N], numpy
+// MatMul broadcasting of the batch dims (rank-1 operands as MatMul). Equals the standard graph
+//   aq, as, az = DynamicQuantizeLinear(A);  bq, bs, bz = DynamicQuantizeLinear(B)
+//   Y = Mul(Cast(MatMulInteger(aq, bq, az, bz), float), Mul(as, bs))
+// bit for bit: both sides quantized per tensor as DynamicQuantizeLinear, exact int32 sums,
+// Y = float(acc) * (as * bs). Made by FuseDynamicQLinear (attention Q K^T and attention x V).
+std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<const Tensor> in) {
+  const std::string desc = n.Describe();
+  const Tensor& a = Arg(in, 0, desc);
+  const Tensor& b = Arg(in, 1, desc);
+  if (a.dtype() != DType::kF32 || b.dtype() != DType::kF32) FailNode(n, "inputs must be float32");
+  if (a.rank() < 1 || b.rank() < 1) FailNode(n, "inputs must have rank >= 1");
+  Shape as = a.shape(), bs = b.shape();
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  if (bs[bs.size() - 2] != K)
+    FailNode(n, "A " + ShapeToString(a.shape()) + " and B " + ShapeToString(b.shape()) +
+                    " do not agree on K");
+  if (K > kernels::kMaxQGemmK)
+    FailNode(n, "K = " + std::to_string(K) + " exceeds the int8 GEMM limit " +
+                    std::to_string(kernels::kMaxQGemmK));
+  const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  Shape batch;
+  try {
+    batch = kernels::BroadcastShape(a_batch, b_batch);
+  } catch (const Error& e) {
+    FailNode(n, e.what());
+  }
+  Shape y_shape = batch;
+  if (!a_vec) y_shape.push_back(M);
+  if (!b_vec) y_shape.push_back(N);
+  Tensor y = Tensor::Uninitialized(DType::kF32, y_shape);
+  if (y.numel() == 0) return {y};
+
+  const QuantParams pa = TensorParams(n, a.data<float>(), a.numel());
+  const QuantParams pb = TensorParams(n, b.data<float>(), b.numel());
+  std::vector<uint8_t> qa(static_cast<size_t>(a.numel()), 0);
+  if (pa.scale > 0) numerics::QuantizeRun(a.data<float>(), a.numel(), pa, 0, 255, qa.data());
+  // B's uint8 codes as int8 (XOR 0x80) with zero point zb - 128: every (b - zb) is unchanged.
+  std::vector<int8_t> qb(static_cast<size_t>(b.numel()), 0);
+  {
+    std::vector<uint8_t> u(static_cast<size_t>(b.numel()), 0);
+    if (pb.scale > 0) numerics::QuantizeRun(b.data<float>(), b.numel(), pb, 0, 255, u.data());
+    for (size_t i = 0; i < u.size(); ++i) qb[i] = static_cast<int8_t>(u[i] ^ 0x80);
+  }
+  const std::vector<int32_t> zb = {pb.zero_point - 128};
+  const std::vector<QuantParams> rows(static_cast<size_t>(M), pa);
+  const std::vector<float> cols(static_cast<size_t>(N), pb.scale);
+  // Output batch index -> A's and B's batch index (broadcast dims of size 1 contribute 0).
+  const auto index_of = [&](int64_t flat, const Shape& s) {
+    int64_t idx = 0, stride = 1;
+    for (size_t d = 0; d < batch.size(); ++d) {
+      const size_t bd = batch.size() - 1 - d;
+      const int64_t coord = flat % batch[bd];
+      flat /= batch[bd];
+      if (d < s.size()) {
+        const int64_t sd = s[s.size() - 1 - d];
+        idx += (sd == 1 ? 0 : coord) * stride;
+        stride *= sd;
+      }
+    }
+    return idx;
+  };
+  int64_t total = 1;
+  for (int64_t d : batch) total *= d;
+  try {
+    for (int64_t t = 0; t < total; ++t) {
+      const PackedQGemmB packed = PackedQGemmB::Pack(K, N, qb.data() + index_of(t, b_batch) * K * N,
+                                                     N, /*trans=*/false, zb);
+      kernels::DynamicQGemm(M, qa.data() + index_of(t, a_batch) * M * K, K, /*a_signed=*/false,
+                            rows.data(), packed, cols.data(), nullptr, y.data<float>() + t * M * N,
+                            N, threads);
+    }
+  } catch (const Error& e) {
+    FailNode(n, e.what());
+  }
+  return {y};
+}
+
 }  // namespace
 
 std::unique_ptr<OpKernel> MakeDynamicQLinear(const OpInit& init) {
   return std::make_unique<DynamicQLinearOp>(init);
+}
+
+std::unique_ptr<OpKernel> MakeDynamicQMatMul(const OpInit& init) {
+  const ir::Node n = init.node;
+  CheckArity(n, 2, 2, 1, 1);
+  return MakeLambdaOp([n](const OpContext& ctx, std::span<const Tensor> in) {
+    return RunDynamicQMatMul(n, ctx.threads, in);
+  });
 }
 
 }  // namespace qforge::runtime
