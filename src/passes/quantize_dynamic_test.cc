@@ -162,9 +162,14 @@ TEST(QuantizeDynamic, FusionIsBitExactWithTheStandardGraph) {
   EXPECT_EQ(Count(piped, "DynamicQLinear"), 2);
 }
 
-// DynamicQMatMul with broadcast batch dims and a rank-1 operand, against the standard graph.
+// DynamicQMatMul with broadcast batch dims and a rank-1 operand (small slices: the direct
+// loop), and a large slice (the packed DynamicQGemm path), against the standard graph.
 TEST(QuantizeDynamic, ActivationMatMulFusionBroadcasts) {
-  for (const Shape& bshape : {Shape{5, 6}, Shape{1, 3, 5, 6}, Shape{5}}) {
+  const std::vector<std::pair<Shape, Shape>> cases = {{{2, 3, 4, 5}, {5, 6}},
+                                                      {{2, 3, 4, 5}, {1, 3, 5, 6}},
+                                                      {{2, 3, 4, 5}, {5}},
+                                                      {{2, 80, 70}, {70, 90}}};
+  for (const auto& [ashape, bshape] : cases) {
     ir::Graph g;
     g.name = "mm";
     g.opset_imports[""] = 13;
@@ -176,7 +181,7 @@ TEST(QuantizeDynamic, ActivationMatMulFusionBroadcasts) {
     ir::Graph fused = r.graph;
     ASSERT_EQ(FuseDynamicQLinear(fused), 1);
     EXPECT_EQ(Count(fused, "DynamicQMatMul"), 1);
-    const Tensor a = Random({2, 3, 4, 5}, 21, -2, 3), b = Random(bshape, 22, -1, 0.5f);
+    const Tensor a = Random(ashape, 21, -2, 3), b = Random(bshape, 22, -1, 0.5f);
     runtime::Session s1(r.graph), s2(fused), s3(g);
     const auto y1 = s1.Run({{"a", a}, {"b", b}}).at("y"), y2 = s2.Run({{"a", a}, {"b", b}}).at("y");
     EXPECT_EQ(y1.shape(), y2.shape());

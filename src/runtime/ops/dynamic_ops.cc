@@ -173,16 +173,28 @@ std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<
   const QuantParams pb = TensorParams(n, b.data<float>(), b.numel());
   std::vector<uint8_t> qa(static_cast<size_t>(a.numel()), 0);
   if (pa.scale > 0) numerics::QuantizeRun(a.data<float>(), a.numel(), pa, 0, 255, qa.data());
-  // B's uint8 codes as int8 (XOR 0x80) with zero point zb - 128: every (b - zb) is unchanged.
-  std::vector<int8_t> qb(static_cast<size_t>(b.numel()), 0);
-  {
-    std::vector<uint8_t> u(static_cast<size_t>(b.numel()), 0);
-    if (pb.scale > 0) numerics::QuantizeRun(b.data<float>(), b.numel(), pb, 0, 255, u.data());
-    for (size_t i = 0; i < u.size(); ++i) qb[i] = static_cast<int8_t>(u[i] ^ 0x80);
-  }
+  std::vector<uint8_t> ub(static_cast<size_t>(b.numel()), 0);
+  if (pb.scale > 0) numerics::QuantizeRun(b.data<float>(), b.numel(), pb, 0, 255, ub.data());
+  // Small slices (attention over a few dozen tokens): packing B per slice would cost more than
+  // the product, so a direct loop computes the same exact int32 sums and the same float
+  // epilogue float(acc) * (as * bs) as DynamicQGemm (one rounding each): bit-identical.
+  const bool direct = M * N * K <= 64 * 64 * 64;
+  const float scale = pa.scale * pb.scale;
+  std::vector<int16_t> bdiff;  // b - zb in [-255, 255]
+  std::vector<int8_t> qb;      // B's codes as int8 (XOR 0x80) for the packed path
   const std::vector<int32_t> zb = {pb.zero_point - 128};
-  const std::vector<QuantParams> rows(static_cast<size_t>(M), pa);
-  const std::vector<float> cols(static_cast<size_t>(N), pb.scale);
+  if (direct) {
+    bdiff.resize(ub.size());
+    for (size_t i = 0; i < ub.size(); ++i)
+      bdiff[i] = static_cast<int16_t>(int32_t{ub[i]} - pb.zero_point);
+  } else {
+    // B's uint8 codes as int8 with zero point zb - 128: every (b - zb) is unchanged.
+    qb.resize(ub.size());
+    for (size_t i = 0; i < ub.size(); ++i) qb[i] = static_cast<int8_t>(ub[i] ^ 0x80);
+  }
+  const std::vector<QuantParams> rows(direct ? 0 : static_cast<size_t>(M), pa);
+  const std::vector<float> cols(direct ? 0 : static_cast<size_t>(N), pb.scale);
+  std::vector<int32_t> acc(static_cast<size_t>(N));
   // Output batch index -> A's and B's batch index (broadcast dims of size 1 contribute 0).
   const auto index_of = [&](int64_t flat, const Shape& s) {
     int64_t idx = 0, stride = 1;
@@ -202,11 +214,25 @@ std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<
   for (int64_t d : batch) total *= d;
   try {
     for (int64_t t = 0; t < total; ++t) {
+      const uint8_t* at = qa.data() + index_of(t, a_batch) * M * K;
+      float* yt = y.data<float>() + t * M * N;
+      if (direct) {
+        const int16_t* bt = bdiff.data() + index_of(t, b_batch) * K * N;
+        for (int64_t m = 0; m < M; ++m) {
+          std::fill(acc.begin(), acc.end(), 0);
+          for (int64_t k = 0; k < K; ++k) {
+            const int32_t av = int32_t{at[m * K + k]} - pa.zero_point;
+            const int16_t* brow = bt + k * N;
+            for (int64_t j = 0; j < N; ++j) acc[j] += av * brow[j];
+          }
+          for (int64_t j = 0; j < N; ++j) yt[m * N + j] = static_cast<float>(acc[j]) * scale;
+        }
+        continue;
+      }
       const PackedQGemmB packed = PackedQGemmB::Pack(K, N, qb.data() + index_of(t, b_batch) * K * N,
                                                      N, /*trans=*/false, zb);
-      kernels::DynamicQGemm(M, qa.data() + index_of(t, a_batch) * M * K, K, /*a_signed=*/false,
-                            rows.data(), packed, cols.data(), nullptr, y.data<float>() + t * M * N,
-                            N, threads);
+      kernels::DynamicQGemm(M, at, K, /*a_signed=*/false, rows.data(), packed, cols.data(), nullptr,
+                            yt, N, threads);
     }
   } catch (const Error& e) {
     FailNode(n, e.what());
