@@ -51,54 +51,63 @@ uint8_t* Scratch(int slot, int64_t bytes) {
   return b.p;
 }
 
-// dst[c * ldd + r] = src[r * lds + c] ^ flip for r < rows, c < cols: 16 x 16 blocks with SSE2
-// unpacks (four interleave stages: bytes, 16-, 32-, 64-bit lanes), scalar edges.
+// One 16 x 16 block: dst[c * ldd + r] = src[r * lds + c] ^ flip, with SSE2 unpacks (four
+// interleave stages: bytes, 16-, 32-, 64-bit lanes).
+inline void Transpose16x16(const uint8_t* src, int64_t lds, uint8_t* dst, int64_t ldd, __m128i f) {
+  __m128i a[16], b[16];
+  for (int i = 0; i < 16; ++i)
+    a[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * lds)), f);
+  // b[i], i < 8: 16-bit lane l = column l of rows 2i, 2i+1; b[i + 8]: column 8 + l.
+  for (int i = 0; i < 8; ++i) {
+    b[i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    b[i + 8] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+  // a[4q + i], i < 4: 32-bit lane l = column 4q + l of rows 4i .. 4i+3.
+  for (int h = 0; h < 2; ++h) {
+    for (int i = 0; i < 4; ++i) {
+      a[8 * h + i] = _mm_unpacklo_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
+      a[8 * h + 4 + i] = _mm_unpackhi_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
+    }
+  }
+  // b[4q + i], i < 2: 64-bit lane l = column 4q + l of rows 8i .. 8i+7; b[4q + 2 + i]: column
+  // 4q + 2 + l.
+  for (int q = 0; q < 4; ++q) {
+    for (int i = 0; i < 2; ++i) {
+      b[4 * q + i] = _mm_unpacklo_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
+      b[4 * q + 2 + i] = _mm_unpackhi_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
+    }
+  }
+  // Column 4q + 2h (+1) = the low (high) 64-bit halves of b[4q + 2h] and b[4q + 2h + 1].
+  for (int q = 0; q < 4; ++q) {
+    for (int h = 0; h < 2; ++h) {
+      const int c = 4 * q + 2 * h;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + c * ldd),
+                       _mm_unpacklo_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c + 1) * ldd),
+                       _mm_unpackhi_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
+    }
+  }
+}
+
+// dst[c * ldd + r] = src[r * lds + c] ^ flip for r < rows, c < cols: 16 x 16 blocks; a partial
+// block at the edges goes through a local 16 x 16 copy (only its valid part is read / written).
 void Transpose8(const uint8_t* src, int64_t lds, int64_t rows, int64_t cols, uint8_t* dst,
                 int64_t ldd, uint8_t flip) {
   const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
-  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
-  for (int64_t r0 = 0; r0 < r16; r0 += 16) {
-    for (int64_t c0 = 0; c0 < c16; c0 += 16) {
-      __m128i a[16], b[16];
-      for (int i = 0; i < 16; ++i)
-        a[i] = _mm_xor_si128(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (r0 + i) * lds + c0)), f);
-      // b[i], i < 8: 16-bit lane l = column l of rows 2i, 2i+1; b[i + 8]: column 8 + l.
-      for (int i = 0; i < 8; ++i) {
-        b[i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
-        b[i + 8] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    const int64_t vr = std::min<int64_t>(16, rows - r0);
+    for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+      const int64_t vc = std::min<int64_t>(16, cols - c0);
+      if (vr == 16 && vc == 16) {
+        Transpose16x16(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd, f);
+        continue;
       }
-      // a[4q + i], i < 4: 32-bit lane l = column 4q + l of rows 4i .. 4i+3.
-      for (int h = 0; h < 2; ++h) {
-        for (int i = 0; i < 4; ++i) {
-          a[8 * h + i] = _mm_unpacklo_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
-          a[8 * h + 4 + i] = _mm_unpackhi_epi16(b[8 * h + 2 * i], b[8 * h + 2 * i + 1]);
-        }
-      }
-      // b[4q + i], i < 2: 64-bit lane l = column 4q + l of rows 8i .. 8i+7; b[4q + 2 + i]:
-      // column 4q + 2 + l.
-      for (int q = 0; q < 4; ++q) {
-        for (int i = 0; i < 2; ++i) {
-          b[4 * q + i] = _mm_unpacklo_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
-          b[4 * q + 2 + i] = _mm_unpackhi_epi32(a[4 * q + 2 * i], a[4 * q + 2 * i + 1]);
-        }
-      }
-      // Column 4q + 2h (+1) = the low (high) 64-bit halves of b[4q + 2h] and b[4q + 2h + 1].
-      for (int q = 0; q < 4; ++q) {
-        for (int h = 0; h < 2; ++h) {
-          const int c = 4 * q + 2 * h;
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + c) * ldd + r0),
-                           _mm_unpacklo_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + c + 1) * ldd + r0),
-                           _mm_unpackhi_epi64(b[4 * q + 2 * h], b[4 * q + 2 * h + 1]));
-        }
-      }
+      alignas(16) uint8_t in[256] = {}, out[256];
+      for (int64_t r = 0; r < vr; ++r) std::memcpy(in + r * 16, src + (r0 + r) * lds + c0, vc);
+      Transpose16x16(in, 16, out, 16, f);
+      for (int64_t c = 0; c < vc; ++c) std::memcpy(dst + (c0 + c) * ldd + r0, out + c * 16, vr);
     }
-    for (int64_t c = c16; c < cols; ++c)
-      for (int64_t r = r0; r < r0 + 16; ++r) dst[c * ldd + r] = src[r * lds + c] ^ flip;
   }
-  for (int64_t c = 0; c < cols; ++c)
-    for (int64_t r = r16; r < rows; ++r) dst[c * ldd + r] = src[r * lds + c] ^ flip;
 }
 
 // The 4-byte version (int32 / float outputs), plain loops.
@@ -206,22 +215,22 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   const int32_t za = x.zero_point + (x.is_signed ? 128 : 0);
   const auto pad_code = static_cast<uint8_t>(za);
   // A pointwise convolution (1x1, stride 1, no padding) reads the transposed input as is.
-  const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 &&
-                         s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 &&
-                         s.pad_bottom == 0 && s.pad_right == 0;
+  const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+                         s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
   const int64_t hw = s.in_h * s.in_w;
   // The transposed input's row stride: Kp for pointwise (the GEMM's A rows, zero-point padded),
   // else cg (im2col copies from it).
   const int64_t ldx = pointwise ? Kp : cg;
-  // Pixel blocks whose im2col rows (~192 KiB) and output tile stay in L2 between im2col, GEMM
-  // and the output transpose; a multiple of the VNNI tile's 12 rows (and of 16, the transpose).
+  // Pixel blocks whose A rows (im2col, or the transposed input) and output tile (~192 KiB
+  // together) stay in L2 between im2col, GEMM and the output transpose; a multiple of the VNNI
+  // tile's 12 rows and of the transpose's 16.
   const int64_t rows = std::min<int64_t>(
-      P, std::max<int64_t>(48, (int64_t{192} << 10) / std::max<int64_t>(Kp, 1) / 48 * 48));
+      P, std::max<int64_t>(48, (int64_t{192} << 10) / (Kp + mg * esize) / 48 * 48));
   const int64_t blocks = (P + rows - 1) / rows;
   int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
   constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
-  t = static_cast<int>(std::min<int64_t>(
-      {t, blocks, std::max<int64_t>(1, P * mg * K / kMinMacsPerThread)}));
+  t = static_cast<int>(
+      std::min<int64_t>({t, blocks, std::max<int64_t>(1, P * mg * K / kMinMacsPerThread)}));
   const auto* xb = static_cast<const uint8_t*>(x.data);
   uint8_t* xt = Scratch(0, hw * ldx);
   if (pointwise && Kp > K) {

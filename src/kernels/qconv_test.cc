@@ -151,7 +151,8 @@ struct RandomOutput {
         break;
       default: {
         const bool s8 = kind == QGemmOutputKind::kInt8;
-        const int32_t zy = s8 ? static_cast<int32_t>(rng() % 40) - 20 : static_cast<int32_t>(rng() % 40);
+        const int32_t zy =
+            s8 ? static_cast<int32_t>(rng() % 40) - 20 : static_cast<int32_t>(rng() % 40);
         out = QGemmOutput::Quantized(s8, bias.data(), mult.data(), np, zy, s8 ? -128 : zy,
                                      s8 ? 127 : 255);
       }
@@ -228,8 +229,8 @@ TEST_P(QConvKernelTest, RandomSmallShapesMatchReference) {
       s.kernel_h = s.kernel_w = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
       s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 0;
     }
-    const std::string r = CompareConv(s, GetParam(), kinds[i % 4], i % 2 == 1, i % 3 == 0,
-                                      i % 5 < 3, 1 + i % 3, rng);
+    const std::string r =
+        CompareConv(s, GetParam(), kinds[i % 4], i % 2 == 1, i % 3 == 0, i % 5 < 3, 1 + i % 3, rng);
     ASSERT_EQ(r, "") << "case " << i;
   }
 }
@@ -242,12 +243,11 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
     int64_t c, h, w, m, k, stride, pad;
   };
   const S shapes[] = {
-      {3, 38, 37, 64, 7, 2, 3},    // ResNet-18 conv1 (K = 147)
-      {64, 20, 20, 64, 3, 1, 1},   // layer1 3x3 (K = 576, 2 blocks)
-      {64, 16, 16, 128, 1, 2, 0},  // downsample 1x1 stride 2
-      {128, 14, 14, 128, 3, 1, 1},
-      {256, 10, 10, 40, 3, 1, 1},  // K = 2304: 48-row blocks
-      {3, 17, 19, 5, 1, 1, 0},     // pointwise, K = 3 (padded to 4)
+      {3, 38, 37, 64, 7, 2, 3},                                 // ResNet-18 conv1 (K = 147)
+      {64, 20, 20, 64, 3, 1, 1},                                // layer1 3x3 (K = 576, 2 blocks)
+      {64, 16, 16, 128, 1, 2, 0},                               // downsample 1x1 stride 2
+      {128, 14, 14, 128, 3, 1, 1}, {256, 10, 10, 40, 3, 1, 1},  // K = 2304: 48-row blocks
+      {3, 17, 19, 5, 1, 1, 0},                                  // pointwise, K = 3 (padded to 4)
       {15, 17, 33, 17, 1, 1, 0},   // pointwise, 16 - 1 channels, 33 pixels per row
       {17, 31, 16, 15, 1, 1, 0},   // pointwise, 16 + 1
       {24, 28, 28, 144, 1, 1, 0},  // MobileNetV2 expand
@@ -275,9 +275,9 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
   s.out_channels = 33;
   s.kernel_h = s.kernel_w = 3;
   for (bool x_signed : {false, true}) {
-    ASSERT_EQ(CompareConv(s, GetParam(), QGemmOutputKind::kInt32, x_signed, true, true, 1, rng,
-                          true),
-              "");
+    ASSERT_EQ(
+        CompareConv(s, GetParam(), QGemmOutputKind::kInt32, x_signed, true, true, 1, rng, true),
+        "");
   }
 }
 

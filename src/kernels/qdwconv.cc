@@ -74,6 +74,8 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
   const int64_t in_plane = s.in_h * s.in_w, out_plane = oh_n * ow_n;
   const int64_t esize = out.kind == QGemmOutputKind::kInt32 ? 4 : 1;
   const bool avx2 = isa != Isa::kScalar && IsaSupported(Isa::kAvx2);
+  // AVX-512 with VNNI (vpdpwssd): the QGemm VNNI kernel's CPU requirement.
+  const bool avx512 = isa == Isa::kAvx512 && QGemmKernelSupported(QGemmKernel::kAvx512Vnni);
   const int64_t planes = s.batch * s.group;
   const int nt = threads > 0 ? threads : omp_get_max_threads();
 #pragma omp parallel num_threads(nt) if (planes * out_plane * taps * mult > (1 << 18))
@@ -98,6 +100,19 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
           int16_t* odd = row + ((pl + 1) % 2) * phase_len + (pl + 1) / 2;
           detail::DeinterleaveRow2__avx2(static_cast<const uint8_t*>(x.data) + src, x.is_signed,
                                          x.zero_point, s.in_w, even, odd);
+          continue;
+        }
+        if (s.stride_w == 1) {  // one phase: the row after pad_left zeros (a vectorizable loop)
+          int16_t* dst = row + s.pad_left;
+          if (x.is_signed) {
+            const int8_t* xs = static_cast<const int8_t*>(x.data) + src;
+            for (int64_t wi = 0; wi < s.in_w; ++wi)
+              dst[wi] = static_cast<int16_t>(xs[wi] - x.zero_point);  // |.| <= 255
+          } else {
+            const uint8_t* xs = static_cast<const uint8_t*>(x.data) + src;
+            for (int64_t wi = 0; wi < s.in_w; ++wi)
+              dst[wi] = static_cast<int16_t>(xs[wi] - x.zero_point);
+          }
           continue;
         }
         // Phase f holds padded columns f, f + stride, ...; input column = padded - pad_left.
@@ -131,7 +146,9 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
         }
         const int32_t bias = out.bias ? out.bias[m] : 0;
         void* yp = static_cast<uint8_t*>(y) + ((n * M + m) * out_plane) * esize;
-        if (avx2)
+        if (avx512)
+          detail::DwPlaneConv__avx512(s, dp, wv.data(), bias, o, yp);
+        else if (avx2)
           detail::DwPlaneConv__avx2(s, dp, wv.data(), bias, o, yp);
         else
           DwPlaneConvScalar(s, dp, wv.data(), bias, o, yp);

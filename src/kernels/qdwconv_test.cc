@@ -55,7 +55,7 @@ void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemm
   const int64_t bytes = n * (kind == QGemmOutputKind::kInt32 ? 4 : 1);
   std::vector<uint8_t> want(bytes);
   ref::QConv(s, x, d.w.data(), d.zw.data(), out, want.data());
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!IsaSupported(isa)) continue;
     for (int threads : {1, 2}) {
       std::vector<uint8_t> got(bytes, 0xCD);
@@ -151,7 +151,7 @@ TEST(QDepthwiseConv, AllExtremes) {
   std::vector<uint8_t> x(2 * 181 * 181, 255);
   std::vector<int8_t> w(2 * 181 * 181, -128);
   const std::vector<int32_t> zw = {127, 127};
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!IsaSupported(isa)) continue;
     int32_t y[2] = {0, 0};
     QDepthwiseConv(s, {x.data(), false, 0}, w.data(), zw.data(), 2, QGemmOutput::Int32(), y, 1,
@@ -170,7 +170,7 @@ TEST(QDepthwiseConv, AllExtremes) {
   std::vector<int8_t> wi(3 * 9, 127);
   const std::vector<int32_t> zwi = {-128, -128, -128};
   const numerics::FixedMultiplier m = numerics::QuantizeMultiplier(1.0 / 1024);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!IsaSupported(isa)) continue;
     std::vector<int8_t> y(3 * 3 * 38);
     QDepthwiseConv(t, {xi.data(), true, 127}, wi.data(), zwi.data(), 3,

@@ -28,6 +28,9 @@ struct DwOutput {
 };
 void DwPlaneConv__avx2(const QConvShape& s, const DwPlane& p, const int32_t* wv, int32_t bias,
                        const DwOutput& o, void* y);
+// The same with AVX-512 BW + VNNI (vpdpwssd), in qdwconv__avx512.cc.
+void DwPlaneConv__avx512(const QConvShape& s, const DwPlane& p, const int32_t* wv, int32_t bias,
+                         const DwOutput& o, void* y);
 
 // even[k] = x[2k] - zx, odd[k] = x[2k + 1] - zx for 2k (+1) < n: the two stride-2 phases of an
 // input row (x: n uint8 or int8 codes). The AVX2 version handles 32 codes per step.
