@@ -19,7 +19,9 @@ Command AddBenchCommand(CLI::App& root);      // cmd_bench.cc
 Command AddFormatsCommand(CLI::App& root);    // cmd_formats.cc
 Command AddCalibrateCommand(CLI::App& root);  // cmd_calibrate.cc
 Command AddQuantizeCommand(CLI::App& root);   // cmd_quantize.cc
+Command AddQatCommand(CLI::App& root);        // cmd_qat.cc
 Command AddCompareCommand(CLI::App& root);    // cmd_compare.cc
 Command AddAnalyzeCommand(CLI::App& root);    // cmd_analyze.cc
+Command AddTrainCommand(CLI::App& root);      // cmd_train.cc
 
 }  // namespace qforge::cli

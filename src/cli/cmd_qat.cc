@@ -1,0 +1,210 @@
+// `qforge qat MODEL --data fashion-mnist --epochs N --estimator ste|lsq|soft -o OUT`:
+// quantization-aware training from the fp32 model, exported like static PTQ (QDQ .onnx or .qf).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/measure.h"
+#include "qforge/calib/observer.h"
+#include "qforge/data/fashion_mnist.h"
+#include "qforge/onnx/onnx.h"
+#include "qforge/onnx/qf_file.h"
+#include "qforge/passes/quantize.h"
+#include "qforge/runtime/session.h"
+#include "qforge/train/qat.h"
+
+namespace qforge::cli {
+namespace {
+
+struct QatCliOptions {
+  std::string model, data, output;
+  std::string data_dir = std::string(data::kFashionMnistDir);
+  std::string estimator = "ste";
+  int epochs = 1;
+  int bits_w = 8, bits_a = 8;
+  bool distill = false;
+  double temperature = 1.0;
+  int64_t calib_samples = 1000;
+  std::string calib_method = "minmax";
+  int64_t batch = 64;
+  int64_t limit = -1;
+  int64_t eval_limit = -1;
+  double lr = 1e-4;
+  double lr_quant = -1;
+  double soft_fraction = 0.8;
+  int64_t freeze_observers = 0;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+int RunQat(const QatCliOptions& o) {
+  if (o.data != "fashion-mnist")
+    throw Error("unknown data set '" + o.data + "' (supported: fashion-mnist)");
+  if (!EndsWith(o.output, ".qf") && !EndsWith(o.output, ".onnx"))
+    throw Error("-o must name a .qf or .onnx file, got '" + o.output + "'");
+  if (!(o.soft_fraction > 0 && o.soft_fraction <= 1))
+    throw Error("--soft-fraction must be in (0, 1]");
+  train::QatOptions qo;
+  qo.estimator = train::ParseEstimator(o.estimator);
+  qo.bits_w = o.bits_w;
+  qo.bits_a = o.bits_a;
+  qo.observer_freeze_step = o.freeze_observers;
+  const auto start = std::chrono::steady_clock::now();
+
+  const ir::Graph fp32 = LoadModelFile(o.model);
+  CheckImageClassifier(fp32, o.model);
+  const data::LabeledImages train_set = data::LoadFashionMnist(data::Split::kTrain, o.data_dir);
+  const data::LabeledImages test =
+      data::LoadFashionMnist(data::Split::kTest, o.data_dir, o.eval_limit);
+  if (test.size() == 0) throw Error("no test images (--eval-limit 0?)");
+
+  calib::ObserverConfig oc;
+  oc.method = calib::ParseMethod(o.calib_method);
+  const calib::CalibTable table = CalibrateFashionMnist(fp32, o.model, o.data_dir, o.calib_samples,
+                                                        64, o.seed, oc, o.threads, "calibrate");
+
+  const int64_t n = o.limit >= 0 ? std::min(o.limit, train_set.size()) : train_set.size();
+  const int64_t total_steps = (n + o.batch - 1) / o.batch * o.epochs;
+  qo.soft.anneal_steps = static_cast<int64_t>(std::llround(o.soft_fraction * total_steps));
+  train::QatModel m = train::PrepareQat(fp32, table, qo);
+  fmt::print(stderr, "qat: {} fake quantizers ({} trainable tensors), {} steps of batch {}\n",
+             m.sites.size(), m.weights.size() + m.quant_params.size(), total_steps, o.batch);
+
+  runtime::SessionOptions so;
+  so.threads = o.threads;
+  runtime::Session fp32_session(PrepareForExecution(fp32), so);
+  const EvalResult fp32_eval = EvaluateClassifier(fp32_session, test, 100, "eval fp32");
+
+  train::QatTrainOptions to;
+  to.epochs = o.epochs;
+  to.batch = o.batch;
+  to.limit = o.limit;
+  to.lr = o.lr;
+  to.lr_quant = o.lr_quant;
+  to.seed = o.seed;
+  to.threads = o.threads;
+  to.distill = o.distill;
+  to.temperature = o.temperature;
+  to.progress = [](const train::QatProgress& p) {
+    fmt::print(stderr, "epoch {} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} samples/s{}\n",
+               p.epoch, p.step, p.total_steps, p.loss, 100.0 * p.accuracy, p.samples_per_second,
+               p.end_of_epoch ? "  (end of epoch)" : "");
+  };
+  const train::QatTrainResult tr = train::TrainQat(m, fp32, train_set, to);
+
+  const std::vector<int64_t> fake = train::PredictFakeQuant(m, test, 100, o.threads);
+  int64_t fake_correct = 0;
+  for (int64_t i = 0; i < test.size(); ++i)
+    fake_correct += fake[i] == test.labels.data<int64_t>()[i];
+
+  ir::Graph qdq = train::ExportQdq(m);
+  runtime::Session int_session(PrepareForExecution(qdq), so);
+  const EvalResult int_eval = EvaluateClassifier(int_session, test, 100, "eval int8");
+  int64_t agree = 0;
+  for (int64_t i = 0; i < test.size(); ++i) agree += fake[i] == int_eval.predicted[i];
+
+  if (EndsWith(o.output, ".qf")) {
+    passes::LowerQdqToInteger(qdq);
+    onnx_io::SaveQf(qdq, o.output);
+  } else {
+    onnx_io::SaveModel(qdq, o.output);
+  }
+
+  const double nt = static_cast<double>(test.size());
+  Table t({"model", "estimator", "bits", "epochs", "fp32 %", "fake-quant %", "integer %",
+           "agreement %", "train s", "total s"},
+          {false, false, false, true, true, true, true, true, true, true});
+  t.AddRow({o.model, o.estimator + (o.distill ? " +distill" : ""),
+            fmt::format("W{}A{}", o.bits_w, o.bits_a), std::to_string(o.epochs),
+            fmt::format("{:.2f}", 100.0 * fp32_eval.top1()),
+            fmt::format("{:.2f}", 100.0 * double(fake_correct) / nt),
+            fmt::format("{:.2f}", 100.0 * int_eval.top1()),
+            fmt::format("{:.2f}", 100.0 * double(agree) / nt), fmt::format("{:.1f}", tr.seconds),
+            fmt::format("{:.1f}", Seconds(start))});
+  std::cout << t.ToString();
+  std::cout << "wrote " << o.output << " (" << test.size() << " test images, "
+            << test.size() - agree << " predictions differ between fake-quant and integer)\n";
+  return 0;
+}
+
+}  // namespace
+
+Command AddQatCommand(CLI::App& root) {
+  auto o = std::make_shared<QatCliOptions>();
+  CLI::App* app = root.add_subcommand(
+      "qat",
+      "Quantization-aware training (fake quantization, ste / lsq / soft), exported like PTQ");
+  app->add_option("MODEL", o->model, "fp32 ONNX classifier to fine-tune")->required();
+  app->add_option("--data", o->data, "Data set: fashion-mnist")->required();
+  app->add_option("-o,--output", o->output, "Output: OUT.qf (integer model) or OUT.onnx (QDQ)")
+      ->required();
+  app->add_option("--data-dir", o->data_dir, "Where the data set's IDX files are")
+      ->capture_default_str();
+  app->add_option("--epochs", o->epochs, "Training epochs")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--estimator", o->estimator, "Gradient through rounding: ste, lsq or soft")
+      ->capture_default_str();
+  app->add_option("--bits-w", o->bits_w, "Weight bits: 8, 4 or 2 (signed, per channel)")
+      ->capture_default_str();
+  app->add_option("--bits-a", o->bits_a, "Activation bits: 8 or 4 (unsigned, per tensor)")
+      ->capture_default_str();
+  app->add_flag("--distill", o->distill,
+                "Label-free: KL divergence toward the fp32 model's logits instead of labels");
+  app->add_option("--temperature", o->temperature, "Distillation temperature")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--calib-samples", o->calib_samples,
+                  "Training images used to calibrate the ranges")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--calib-method", o->calib_method, "Observer for the initial ranges")
+      ->capture_default_str();
+  app->add_option("--batch", o->batch, "Training batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--limit", o->limit, "Training images per epoch (default: all 60000)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--eval-limit", o->eval_limit, "Evaluate on the first N test images only")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--lr", o->lr, "AdamW learning rate (cosine decay)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--lr-quant", o->lr_quant,
+                  "lsq: learning rate of scales / zero points (default: --lr)");
+  app->add_option("--soft-fraction", o->soft_fraction,
+                  "soft: fraction of the steps over which the temperature is annealed (hard after)")
+      ->capture_default_str();
+  app->add_option(
+         "--freeze-observers", o->freeze_observers,
+         "ste/soft: observers update the ranges until this step (0: calibrated ranges fixed)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--seed", o->seed, "Seed (calibration sample, shuffling)")->capture_default_str();
+  app->add_option("--threads", o->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app->footer(R"EX(Example:
+  $ qforge qat models/fmnist_cnn.onnx --data fashion-mnist --epochs 1 --estimator lsq -o cnn_qat.qf
+
+Steps: calibrate (--calib-samples training images, --calib-method), quantize statically to find
+where to quantize, replace each QuantizeLinear/DequantizeLinear by a fake quantizer (BatchNorm is
+folded first), train with AdamW, then write the model like 'qforge quantize' does: a QDQ .onnx,
+or a .qf with the integer ops the runtime executes. The summary compares fp32, the fake-quantized
+model and the integer runtime on the test split (agreement: same predicted class).)EX");
+  return {app, [o] { return RunQat(*o); }};
+}
+
+}  // namespace qforge::cli
