@@ -198,6 +198,19 @@ class QConvOp final : public OpKernel {
     const Tensor& w = init.constant(kW());
     const bool zp_const = !n.has_input(kWZp()) || init.constant(kWZp()).defined();
     if (w.defined() && zp_const) packed_ = Pack(w, init.constant(kWZp()));
+    // Constant scales (every lowered model): the output multipliers are computed once here, not
+    // per run (QuantizeMultiplier per channel was a visible share of small convolutions).
+    if (qlinear_ && packed_ && init.constant(1).defined() && init.constant(4).defined() &&
+        init.constant(6).defined()) {
+      const Tensor &sx = init.constant(1), &sw = init.constant(4), &sy = init.constant(6);
+      try {
+        const_mult_ = Multipliers(n, 1.0, ScalarScale(n, sx, "x_scale"),
+                                  ChannelScales(n, sw, packed_->out_channels, "w_scale"),
+                                  ScalarScale(n, sy, "y_scale"));
+      } catch (const Error&) {
+        const_mult_.clear();  // bad scales: Run reports them, as for non-constant ones
+      }
+    }
   }
 
   std::vector<Tensor> Run(const OpContext& ctx, std::span<const Tensor> in) override {
@@ -236,7 +249,8 @@ class QConvOp final : public OpKernel {
       const int32_t zy = ScalarZp(n, yzp, y_type, "y_zero_point");
       int32_t qmin, qmax;
       clamp_.Range(n, y_type, qmin, qmax);
-      mult = Multipliers(n, 1.0, sx, sw, sy);
+      const std::vector<FixedMultiplier>& m =
+          const_mult_.empty() ? (mult = Multipliers(n, 1.0, sx, sw, sy)) : const_mult_;
       const int32_t* bias = nullptr;
       const Tensor b = Opt(in, 8);
       if (b.defined()) {
@@ -245,8 +259,8 @@ class QConvOp final : public OpKernel {
                           TypeText(b.dtype()) + " " + ShapeToString(b.shape()));
         bias = b.data<int32_t>();
       }
-      out = QGemmOutput::Quantized(y_type == DType::kI8, bias, mult.data(),
-                                   static_cast<int64_t>(mult.size()), zy, qmin, qmax);
+      out = QGemmOutput::Quantized(y_type == DType::kI8, bias, m.data(),
+                                   static_cast<int64_t>(m.size()), zy, qmin, qmax);
     } else {
       out = QGemmOutput::Int32();
     }
@@ -394,7 +408,8 @@ class QConvOp final : public OpKernel {
   std::string auto_pad_;
   int64_t group_ = 1;
   std::vector<int64_t> kernel_shape_, strides_, dilations_, pads_;
-  std::shared_ptr<const Packed> packed_;  // when w (and its zero point) are constant
+  std::shared_ptr<const Packed> packed_;     // when w (and its zero point) are constant
+  std::vector<FixedMultiplier> const_mult_;  // when x_scale, w_scale, y_scale are constant
 };
 
 // ---------------------------------------------------------------------------------------------
