@@ -87,6 +87,9 @@ Command AddCompareCommand(CLI::App& root) {
   app->add_option("--qat-epochs", o->compare.qat_epochs, "qat: training epochs")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_option("--qat-limit", o->compare.qat_limit,
+                  "qat: training images per epoch (default: all 60000)")
+      ->check(CLI::PositiveNumber);
   app->add_option("--batch-large", o->compare.batch_large, "The larger latency batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,7 +19,9 @@
 #include "qforge/kernels/isa.h"
 #include "qforge/onnx/qf_file.h"
 #include "qforge/passes/quantize.h"
+#include "qforge/passes/quantize_weight_only.h"
 #include "qforge/runtime/session.h"
+#include "qforge/train/qat.h"
 
 namespace qforge::cli {
 namespace {
@@ -69,15 +72,62 @@ Produced RunStatic(MethodContext& c) {
           "8", "8"};
 }
 
+// `qforge quantize --method weight-only -o weight-only.qf` with the default options: int4
+// symmetric weights per group of 32 with fp16 scales (MatMul / Gemm), fp32 activations.
+Produced RunWeightOnly(MethodContext& c) {
+  const passes::WeightOnlyOptions wo;
+  const passes::WeightOnlyResult r = passes::QuantizeWeightOnly(c.model, wo);
+  const std::string file = (fs::path(c.dir) / "weight-only.qf").string();
+  onnx_io::SaveQf(r.graph, file);
+  return {file,
+          fmt::format("int{} weights per group of {} (MatMul/Gemm only), fp32 activations", wo.bits,
+                      wo.group_size),
+          std::to_string(wo.bits), "32 (float)"};
+}
+
+// `qforge qat MODEL --data fashion-mnist --epochs E --limit L -o qat.qf` with its defaults: the
+// calibration it starts from (minmax, seed 1, batch 64), ste estimator, W8A8, AdamW lr 1e-4,
+// batch 64, seed 1; exported like static PTQ and lowered to the integer ops.
+Produced RunQat(MethodContext& c) {
+  calib::ObserverConfig oc;
+  oc.method = calib::ParseMethod(c.o.calib_method);
+  const calib::CalibTable table =
+      CalibrateFashionMnist(c.model, c.o.model, c.o.data_dir, c.o.calib_samples, 64, /*seed=*/1, oc,
+                            /*threads=*/0, c.o.progress ? "calibrate" : "");
+  const data::LabeledImages train_set = data::LoadFashionMnist(data::Split::kTrain, c.o.data_dir);
+  train::QatTrainOptions to;
+  to.epochs = c.o.qat_epochs;
+  to.limit = c.o.qat_limit;
+  const int64_t n = to.limit >= 0 ? std::min(to.limit, train_set.size()) : train_set.size();
+  train::QatOptions qo;
+  qo.soft.anneal_steps = static_cast<int64_t>(
+      std::llround(0.8 * static_cast<double>((n + to.batch - 1) / to.batch * to.epochs)));
+  train::QatModel m = train::PrepareQat(c.model, table, qo);
+  if (c.o.progress)
+    to.progress = [](const train::QatProgress& p) {
+      fmt::print(stderr, "compare: qat: epoch {} step {}/{} loss {:.4f} acc {:.2f}%\n", p.epoch,
+                 p.step, p.total_steps, p.loss, 100.0 * p.accuracy);
+    };
+  train::TrainQat(m, c.model, train_set, to);
+  ir::Graph qdq = train::ExportQdq(m);
+  passes::LowerQdqToInteger(qdq);
+  const std::string file = (fs::path(c.dir) / "qat.qf").string();
+  onnx_io::SaveQf(qdq, file);
+  return {file,
+          fmt::format("static int8 fine-tuned with fake quantization (ste, {} epoch(s) of {} "
+                      "training images)",
+                      to.epochs, n),
+          "8", "8"};
+}
+
 const std::vector<MethodSpec>& Methods() {
   static const std::vector<MethodSpec> methods = {
       {"fp32", RunFp32, ""},
       {"dynamic", nullptr,
        "not available: dynamic quantization (passes::QuantizeDynamic) is not in this build"},
-      {"weight-only", nullptr, "not available: weight-only quantization is not in this build"},
+      {"weight-only", RunWeightOnly, ""},
       {"static", RunStatic, ""},
-      {"qat", nullptr,
-       "not available: quantization-aware training (qforge qat) is not in this build"},
+      {"qat", RunQat, ""},
   };
   return methods;
 }
@@ -172,7 +222,8 @@ CompareResult RunCompare(const CompareOptions& o) {
       result.rows.push_back(row);
       continue;
     }
-    Progress(o, name + ": quantizing");
+    Progress(o,
+             name == "fp32" ? "fp32: the model as given (the reference)" : name + ": quantizing");
     MethodContext ctx{o, model, dir.path()};
     const auto t0 = std::chrono::steady_clock::now();
     const Produced p = spec.run(ctx);

@@ -154,8 +154,10 @@ function compareSection(root, cmp) {
   }));
   chart(canvas(root, 'chart-tradeoff', 900, 380), {
     type: 'bubble', data: {datasets},
-    options: {scales: {x: {title: {display: true, text: 'model file size (KiB)'}, beginAtZero: true},
-                       y: {title: {display: true, text: 'top-1 accuracy (%)'}}},
+    options: {layout: {padding: 24}, clip: false,
+              scales: {x: {title: {display: true, text: 'model file size (KiB)'}, beginAtZero: true,
+                           grace: '10%'},
+                       y: {title: {display: true, text: 'top-1 accuracy (%)'}, grace: '20%'}},
               plugins: {legend: {position: 'right'}}},
   });
 }
