@@ -22,5 +22,6 @@ Command AddQuantizeCommand(CLI::App& root);   // cmd_quantize.cc
 Command AddQatCommand(CLI::App& root);        // cmd_qat.cc
 Command AddCompareCommand(CLI::App& root);    // cmd_compare.cc
 Command AddAnalyzeCommand(CLI::App& root);    // cmd_analyze.cc
+Command AddTrainCommand(CLI::App& root);      // cmd_train.cc
 
 }  // namespace qforge::cli

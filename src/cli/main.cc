@@ -35,6 +35,7 @@ int Main(int argc, char** argv) {
       qforge::cli::AddFormatsCommand(app),   qforge::cli::AddQuantizeCommand(app),
       qforge::cli::AddCalibrateCommand(app), qforge::cli::AddCompareCommand(app),
       qforge::cli::AddAnalyzeCommand(app),   qforge::cli::AddQatCommand(app),
+      qforge::cli::AddTrainCommand(app),
   };
   try {
     app.parse(argc, argv);
