@@ -86,7 +86,14 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
     for (int64_t pc = 0; pc < planes; ++pc) {
       const int64_t n = pc / s.group, c = pc % s.group;
       // Padded, phase-split plane of (x - zx); padding is 0.
-      std::fill(plane.begin(), plane.end(), int16_t{0});
+      if (s.stride_w == 1) {
+        // Only the padding is cleared: the top and bottom pad rows (and the slack after the
+        // plane) here, each image row's left / right margins below; the rest is overwritten.
+        std::fill(plane.begin(), plane.begin() + s.pad_top * row_len, int16_t{0});
+        std::fill(plane.begin() + (s.pad_top + s.in_h) * row_len, plane.end(), int16_t{0});
+      } else {
+        std::fill(plane.begin(), plane.end(), int16_t{0});
+      }
       const int64_t base = (n * s.in_channels + c) * in_plane;
       for (int64_t h = 0; h < s.in_h; ++h) {
         int16_t* row = plane.data() + (h + s.pad_top) * row_len;
@@ -103,6 +110,8 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
           continue;
         }
         if (s.stride_w == 1) {  // one phase: the row after pad_left zeros (a vectorizable loop)
+          std::fill(row, row + s.pad_left, int16_t{0});
+          std::fill(row + s.pad_left + s.in_w, row + row_len, int16_t{0});
           int16_t* dst = row + s.pad_left;
           if (x.is_signed) {
             const int8_t* xs = static_cast<const int8_t*>(x.data) + src;
