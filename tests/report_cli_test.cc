@@ -53,6 +53,8 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
+int64_t FileSize(const std::string& p) { return static_cast<int64_t>(fs::file_size(p)); }
+
 struct Result {
   int code = -1;
   std::string out, err;
@@ -111,11 +113,11 @@ class ReportCli : public ::testing::Test {
 fs::path ReportCli::dir_;
 
 TEST_F(ReportCli, CompareMatchesCalibrateQuantizeEval) {
-  const nlohmann::json c =
-      Json(Run({"compare", Model(), "--data", "fashion-mnist", "--methods", "fp32,static",
-                "--calib-samples", "500", "--limit", std::to_string(kImages), "--no-latency",
-                "--format", "json", "--keep-models", Tmp("kept")}));
-  ASSERT_EQ(c["methods"].size(), 2u) << c.dump();
+  const nlohmann::json c = Json(Run({"compare", Model(), "--data", "fashion-mnist", "--methods",
+                                     "fp32,static,dynamic,weight-only", "--calib-samples", "500",
+                                     "--limit", std::to_string(kImages), "--no-latency", "--format",
+                                     "json", "--keep-models", Tmp("kept")}));
+  ASSERT_EQ(c["methods"].size(), 4u) << c.dump();
   const nlohmann::json& fp32 = c["methods"][0];
   const nlohmann::json& st = c["methods"][1];
   EXPECT_EQ(fp32["method"], "fp32");
@@ -133,6 +135,17 @@ TEST_F(ReportCli, CompareMatchesCalibrateQuantizeEval) {
   EXPECT_NEAR(st["size_ratio"].get<double>(), q["sizes"]["ratio"].get<double>(), 1e-12);
   // Byte for byte the same model file.
   EXPECT_EQ(ReadAll(Tmp("kept/static.qf")), ReadAll(Tmp("static.qf")));
+
+  // dynamic and weight-only: the same files as `qforge quantize --method M` with its defaults,
+  // and the same accuracy as `qforge eval` of them.
+  for (int k : {2, 3}) {
+    const std::string m = c["methods"][k]["method"];
+    const std::string file = Tmp(m + ".qf");
+    const nlohmann::json qm = Json(Run({"quantize", Model(), "--method", m, "-o", file, "--json"}));
+    EXPECT_EQ(c["methods"][k]["file_bytes"].get<int64_t>(), FileSize(file)) << m;
+    EXPECT_EQ(ReadAll(Tmp("kept/" + m + ".qf")), ReadAll(file)) << m;
+    EXPECT_EQ(c["methods"][k]["top1"].get<double>(), Top1(file)) << m;
+  }
 
   const double fp32_top1 = Top1(Model()), static_top1 = Top1(Tmp("static.qf"));
   EXPECT_EQ(fp32["top1"].get<double>(), fp32_top1);

@@ -19,6 +19,7 @@
 #include "qforge/kernels/isa.h"
 #include "qforge/onnx/qf_file.h"
 #include "qforge/passes/quantize.h"
+#include "qforge/passes/quantize_dynamic.h"
 #include "qforge/passes/quantize_weight_only.h"
 #include "qforge/runtime/session.h"
 #include "qforge/train/qat.h"
@@ -72,6 +73,19 @@ Produced RunStatic(MethodContext& c) {
           "8", "8"};
 }
 
+// `qforge quantize --method dynamic -o dynamic.qf` with the default options: int8 weights of
+// MatMul / Gemm, activations quantized per tensor at run time from their range.
+Produced RunDynamic(MethodContext& c) {
+  const passes::DynamicQuantizeOptions dq;
+  const passes::QuantizeResult r = passes::QuantizeDynamic(c.model, dq);
+  const std::string file = (fs::path(c.dir) / "dynamic.qf").string();
+  onnx_io::SaveQf(r.graph, file);
+  return {file,
+          fmt::format("int8 weights ({}), activations quantized per tensor at run time",
+                      fmt::join(dq.ops, ", ")),
+          "8", "8 (dynamic)"};
+}
+
 // `qforge quantize --method weight-only -o weight-only.qf` with the default options: int4
 // symmetric weights per group of 32 with fp16 scales (MatMul / Gemm), fp32 activations.
 Produced RunWeightOnly(MethodContext& c) {
@@ -122,12 +136,8 @@ Produced RunQat(MethodContext& c) {
 
 const std::vector<MethodSpec>& Methods() {
   static const std::vector<MethodSpec> methods = {
-      {"fp32", RunFp32, ""},
-      {"dynamic", nullptr,
-       "not available: dynamic quantization (passes::QuantizeDynamic) is not in this build"},
-      {"weight-only", RunWeightOnly, ""},
-      {"static", RunStatic, ""},
-      {"qat", RunQat, ""},
+      {"fp32", RunFp32, ""},     {"dynamic", RunDynamic, ""}, {"weight-only", RunWeightOnly, ""},
+      {"static", RunStatic, ""}, {"qat", RunQat, ""},
   };
   return methods;
 }
@@ -336,7 +346,10 @@ std::string FormatCompare(const CompareResult& r, const CompareOptions& o,
       cells.push_back(c);
       continue;
     }
-    const auto bits = [](const std::string& b) { return b.substr(0, b.find(' ')); };
+    // "32 (float)" -> "32", "8 (dynamic)" -> "8dyn".
+    const auto bits = [](const std::string& b) {
+      return b.substr(0, b.find(' ')) + (b.find("dynamic") != std::string::npos ? "dyn" : "");
+    };
     c.push_back(bits(m.weight_bits) + "/" + bits(m.activation_bits));
     c.push_back(HumanBytes(m.bytes));
     c.push_back(fmt::format("{:.3f}x", m.size_ratio));
