@@ -88,8 +88,9 @@ Command AddCompareCommand(CLI::App& root) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app->add_option("--qat-limit", o->compare.qat_limit,
-                  "qat: training images per epoch (default: all 60000)")
-      ->check(CLI::PositiveNumber);
+                  "qat: training images per epoch (60000: the whole training split)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app->add_option("--batch-large", o->compare.batch_large, "The larger latency batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

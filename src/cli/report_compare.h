@@ -25,10 +25,10 @@ struct CompareOptions {
   int64_t calib_batch = 32;
   uint64_t seed = 0;
   int qat_epochs = 1;
-  int64_t qat_limit = -1;    // qat: training images per epoch (-1: all 60000)
-  int64_t batch_large = 32;  // the larger latency batch
-  int64_t eval_batch = 64;   // images per run for accuracy (as `qforge eval --batch`)
-  int64_t limit = -1;        // evaluate only the first N test images (-1: all)
+  int64_t qat_limit = 10000;  // qat: training images per epoch (a short demo; 60000: all)
+  int64_t batch_large = 32;   // the larger latency batch
+  int64_t eval_batch = 64;    // images per run for accuracy (as `qforge eval --batch`)
+  int64_t limit = -1;         // evaluate only the first N test images (-1: all)
   TimingOptions timing = {5, 0, 0.5};
   bool latency = true;   // false: skip the latency measurements (accuracy / size only)
   std::string keep_dir;  // write the method files here and keep them (default: a temp dir)
