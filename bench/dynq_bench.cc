@@ -102,6 +102,29 @@ void BM_Int4Gemm(benchmark::State& state) {
   SetCounters(state, M, N, K, static_cast<double>(q.bytes()));
 }
 
+// The int4 GEMV from memory rather than cache: 8 copies of the weights (8 x 9.4 MB at 4096 x
+// 4096, g32, fp16 scales), used in turn, so each call reads weights that the previous seven
+// calls evicted from L2 / L3 (the fp32 weights, 64 MiB, never fit). VNNI kernel where
+// available, else AVX2.
+void BM_Int4GemvFromMemory(benchmark::State& state) {
+  const int64_t N = state.range(0), K = state.range(1), copies = 8;
+  const std::vector<float> x = Random(K, 1.0f, 1), b = Random(N, 0.1f, 3);
+  std::vector<k::Int4Weights> qs;
+  for (int64_t c = 0; c < copies; ++c) {
+    const std::vector<float> w = Random(N * K, 0.02f, static_cast<uint32_t>(10 + c));
+    qs.push_back(k::QuantizeInt4Weights(w.data(), N, K, 32, true, true));
+    k::PrepackInt4Weights(qs.back());
+  }
+  std::vector<float> y(N);
+  int64_t i = 0;
+  for (auto _ : state) {
+    k::Int4Gemm(1, x.data(), K, qs[i++ % copies], b.data(), y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, 1, N, K, static_cast<double>(qs[0].bytes()));
+}
+
 // 8-bit weight-only GEMM (x quantized to int16 per row, 8-bit codes widened in registers).
 // range(3): group size (fp16 scales, symmetric).
 void BM_Int8WeightGemm(benchmark::State& state) {
@@ -120,10 +143,12 @@ void BM_Int8WeightGemm(benchmark::State& state) {
 
 // Streaming read of 256 MiB (far beyond the caches): the bandwidth a memory-bound GEMV can reach.
 void BM_ReadBandwidth(benchmark::State& state) {
-  const int64_t n = int64_t{64} << 20;  // floats
-  std::vector<float> v(static_cast<size_t>(n), 1.0f);
+  // Integer sums (associative, so the compiler vectorizes them): the loop is bound by memory,
+  // not by the latency of float additions.
+  const int64_t n = int64_t{32} << 20;  // 64-bit words
+  std::vector<uint64_t> v(static_cast<size_t>(n), 1);
   for (auto _ : state) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (int64_t i = 0; i < n; i += 4) {
       s0 += v[i];
       s1 += v[i + 1];
@@ -133,7 +158,7 @@ void BM_ReadBandwidth(benchmark::State& state) {
     benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
   }
   state.counters["GBps"] =
-      benchmark::Counter(4.0 * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(8.0 * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK(BM_Fp32Linear)
@@ -155,6 +180,7 @@ BENCHMARK(BM_Int4Gemm)
     ->Args({64, 4096, 4096, 32, 1, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_Int4GemvFromMemory)->Args({4096, 4096})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Int8WeightGemm)
     ->Args({1, 4096, 4096, 32})
     ->Args({1, 4096, 4096, 128})
