@@ -118,10 +118,12 @@ class Progress {
     if (!enabled_) return;
     const auto now = Clock::now();
     const double el = Seconds(start_, now);
+    if (final && !tty_ && done == printed_) return;  // the 100% line is already out
     if (!final) {
       if (tty_ ? Seconds(last_, now) < 0.2 : done * 10 / total_ == shown_decile_) return;
     }
     last_ = now;
+    printed_ = done;
     shown_decile_ = done * 10 / std::max<int64_t>(total_, 1);
     constexpr int kWidth = 24;
     const int fill = static_cast<int>(kWidth * done / std::max<int64_t>(total_, 1));
@@ -140,6 +142,7 @@ class Progress {
   int64_t total_;
   Clock::time_point start_, last_;
   int64_t shown_decile_ = 0;
+  int64_t printed_ = -1;
 };
 
 }  // namespace
