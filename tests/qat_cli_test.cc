@@ -1,0 +1,130 @@
+// `qforge qat` end to end on a few Fashion-MNIST images: the summary table, the written .qf /
+// .onnx running on the integer runtime, and clean errors that leave no output file.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "qforge/data/fashion_mnist.h"
+#include "qforge/onnx/onnx.h"
+
+namespace qforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path Root() { return fs::path(__FILE__).parent_path().parent_path(); }
+
+std::string QforgeBinary() {
+  if (const char* env = std::getenv("QFORGE_BIN")) return env;
+  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
+      .string();
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+class QatCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("qf_qat_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Tmp(const std::string& n) const { return (dir_ / n).string(); }
+
+  Result Run(const std::vector<std::string>& args) const {
+    std::string cmd = "'" + QforgeBinary() + "'";
+    for (const std::string& a : args) cmd += " '" + a + "'";
+    cmd += " >'" + Tmp("out.txt") + "' 2>'" + Tmp("err.txt") + "'";
+    const int rc = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = ReadAll(Tmp("out.txt"));
+    r.err = ReadAll(Tmp("err.txt"));
+    return r;
+  }
+
+  std::vector<std::string> Small(const std::string& out, const std::string& estimator) const {
+    return {"qat",
+            (Root() / "models/fmnist_cnn.onnx").string(),
+            "--data",
+            "fashion-mnist",
+            "--limit",
+            "128",
+            "--eval-limit",
+            "200",
+            "--calib-samples",
+            "64",
+            "--estimator",
+            estimator,
+            "-o",
+            out};
+  }
+
+  fs::path dir_;
+};
+
+bool HaveFashionMnist() {
+  return fs::exists(fs::path(data::kFashionMnistDir) / "t10k-images-idx3-ubyte.gz") ||
+         fs::exists(fs::path(data::kFashionMnistDir) / "t10k-images-idx3-ubyte");
+}
+
+TEST_F(QatCli, TrainsAndWritesRunnableModels) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  Result r = Run(Small(Tmp("m.qf"), "lsq"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("agreement %"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("W8A8"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("end of epoch"), std::string::npos) << r.err;  // progress on stderr
+  ASSERT_TRUE(fs::exists(Tmp("m.qf")));
+  Result e = Run({"eval", Tmp("m.qf"), "--data", "fashion-mnist", "--limit", "200"});
+  EXPECT_EQ(e.code, 0) << e.err;
+
+  std::vector<std::string> args = Small(Tmp("m.onnx"), "soft");
+  args.insert(args.end(), {"--bits-w", "4", "--distill"});
+  r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("soft +distill"), std::string::npos) << r.out;
+  const ir::Graph g = onnx_io::LoadModel(Tmp("m.onnx"));  // a standard QDQ model
+  int dq = 0;
+  for (const ir::Node& n : g.nodes) {
+    EXPECT_TRUE(n.domain.empty()) << n.Describe();
+    dq += n.op_type == "DequantizeLinear";
+  }
+  EXPECT_GT(dq, 4);
+}
+
+TEST_F(QatCli, CleanErrors) {
+  auto expect_error = [&](std::vector<std::string> args, const std::string& needle,
+                          const std::string& out) {
+    Result r = Run(args);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("qforge: error:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out)) << out;
+  };
+  expect_error(Small(Tmp("a.qf"), "magic"), "unknown QAT estimator 'magic'", Tmp("a.qf"));
+  expect_error(Small(Tmp("b.txt"), "ste"), ".qf or .onnx", Tmp("b.txt"));
+  std::vector<std::string> bits = Small(Tmp("c.qf"), "ste");
+  bits.insert(bits.end(), {"--bits-w", "3"});
+  expect_error(bits, "--bits-w must be 8, 4 or 2", Tmp("c.qf"));
+}
+
+}  // namespace
+}  // namespace qforge
