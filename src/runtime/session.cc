@@ -131,6 +131,16 @@ std::map<std::string, Tensor> Session::Run(const std::map<std::string, Tensor>& 
     values[m.input_slots[k]] = t;
   }
 
+  // Bound every OpenMP region of this run (kernels that size themselves by omp_get_max_threads,
+  // e.g. the element-wise ParallelChunks) by the session's thread count, so --threads 1 means
+  // one core; the caller's setting is restored afterwards.
+  struct OmpThreadsGuard {
+    int saved = omp_get_max_threads();
+    explicit OmpThreadsGuard(int threads) {
+      if (threads > 0) omp_set_num_threads(threads);
+    }
+    ~OmpThreadsGuard() { omp_set_num_threads(saved); }
+  } omp_guard(m.options.threads);
   OpContext ctx{m.options.threads};
   std::vector<Tensor> args;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
