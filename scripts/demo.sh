@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled model: set-up, build, evaluate the fp32 model on the Fashion-MNIST
-# test set, show how its weights fare in each number format, then quantize it statically
-# (calibrate on 1,000 training images, int8 per-channel) and compare accuracy, size and speed.
+# test set, show how its weights fare in each number format, then quantize it every way qforge
+# can (dynamic, weight-only, static PTQ, QAT) and print the results table: size, latency,
+# accuracy per method (qforge compare), plus an HTML report.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -18,21 +19,13 @@ echo
 echo "== qforge formats (weight error per number format) =="
 "$qf" formats "$model"
 echo
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+out="$root/build/demo"
+mkdir -p "$out"
+echo "== qforge compare (fp32, dynamic int8, weight-only int4, static int8, QAT; Fashion-MNIST) =="
+echo "   static: 1,000 calibration images; QAT: one short epoch (10,000 images, ste); latency:"
+echo "   batch 1 and 32, 1 thread and all cores; accuracy on the 10,000 test images"
+"$qf" compare "$model" --data fashion-mnist --methods fp32,dynamic,weight-only,static,qat \
+  --keep-models "$out" --html "$out/report.html"
 echo
-echo "== qforge calibrate (1,000 training images, minmax) =="
-"$qf" calibrate "$model" --data fashion-mnist --samples 1000 --method minmax --out "$out/calib.json"
-echo
-echo "== qforge quantize (static int8, per-channel weights) =="
-"$qf" quantize "$model" --method static --calib "$out/calib.json" -o "$out/fmnist_cnn.qf" \
-  --data fashion-mnist --samples 200
-echo
-echo "== qforge eval (int8, Fashion-MNIST test set) =="
-"$qf" eval "$out/fmnist_cnn.qf" --data fashion-mnist
-echo
-echo "== qforge bench (fp32 then int8; batch 1 and 32, 1 thread) =="
-for m in "$model" "$out/fmnist_cnn.qf"; do
-  "$qf" bench "$m" --batch 1 --threads 1
-  "$qf" bench "$m" --batch 32 --threads 1
-done
+echo "The quantized models are in $out; the report with charts is $out/report.html."
+echo "Which layer hurts, and what to keep in fp32: $qf analyze $model --data fashion-mnist"
