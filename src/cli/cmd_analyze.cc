@@ -44,10 +44,6 @@ nlohmann::json Num(double v) {
   if (std::isfinite(v)) return v;
   return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
 }
-std::string Db(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.1f}", v);
-}
 
 // The first `samples` training images in batches, for the activation error statistics (as
 // `qforge quantize --data fashion-mnist --samples N`).

@@ -154,10 +154,6 @@ std::vector<Weight> CollectWeights(const ir::Graph& g, bool all_float) {
   return out;
 }
 
-std::string Db(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.1f}", v);
-}
 std::string Sci(double v) { return fmt::format("{:+.2e}", v); }
 nlohmann::json JsonNumber(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);

@@ -39,14 +39,6 @@ std::vector<std::map<std::string, Tensor>> ErrorBatches(const QuantizeCliOptions
   return batches;
 }
 
-std::string Db(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.1f}", v);
-}
-nlohmann::json JsonNumber(double v) {
-  if (std::isfinite(v)) return v;
-  return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
-}
 
 }  // namespace
 
@@ -126,10 +118,10 @@ int RunQuantizeDynamic(const QuantizeCliOptions& o) {
                              {"dtype", std::string(DTypeName(t->dtype))},
                              {"scales", t->channels},
                              {"count", t->error.count},
-                             {"bias", JsonNumber(t->error.bias)},
-                             {"std", JsonNumber(t->error.std)},
-                             {"sqnr_db", JsonNumber(t->error.sqnr_db)},
-                             {"max_abs_error", JsonNumber(t->error.max_abs_error)}});
+                             {"bias", JsonNumberOrText(t->error.bias)},
+                             {"std", JsonNumberOrText(t->error.std)},
+                             {"sqnr_db", JsonNumberOrText(t->error.sqnr_db)},
+                             {"max_abs_error", JsonNumberOrText(t->error.max_abs_error)}});
     }
     std::cout << j.dump(2) << "\n";
     return 0;

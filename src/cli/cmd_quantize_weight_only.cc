@@ -20,14 +20,6 @@
 namespace qforge::cli {
 namespace {
 
-std::string Db(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt::format("{:.1f}", v);
-}
-nlohmann::json JsonNumber(double v) {
-  if (std::isfinite(v)) return v;
-  return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
-}
 
 // Model-output error on data: the fp32 model and the quantized one on the same training images.
 struct OutputError {
@@ -159,10 +151,10 @@ int RunQuantizeWeightOnly(const QuantizeCliOptions& o) {
                              {"fp32_bytes", l->fp32_bytes},
                              {"quantized_bytes", l->quantized_bytes},
                              {"count", l->error.count},
-                             {"bias", JsonNumber(l->error.bias)},
-                             {"std", JsonNumber(l->error.std)},
-                             {"sqnr_db", JsonNumber(l->error.sqnr_db)},
-                             {"max_abs_error", JsonNumber(l->error.max_abs_error)}});
+                             {"bias", JsonNumberOrText(l->error.bias)},
+                             {"std", JsonNumberOrText(l->error.std)},
+                             {"sqnr_db", JsonNumberOrText(l->error.sqnr_db)},
+                             {"max_abs_error", JsonNumberOrText(l->error.max_abs_error)}});
     j["output_error"] = nlohmann::json(nullptr);
     if (!out_err.empty()) {
       j["output_error"] = {
@@ -170,9 +162,9 @@ int RunQuantizeWeightOnly(const QuantizeCliOptions& o) {
       for (const auto& e : out_err)
         j["output_error"]["outputs"].push_back(
             {{"output", e.output},
-             {"sqnr_db", JsonNumber(e.error.sqnr_db)},
-             {"bias", JsonNumber(e.error.bias)},
-             {"std", JsonNumber(e.error.std)},
+             {"sqnr_db", JsonNumberOrText(e.error.sqnr_db)},
+             {"bias", JsonNumberOrText(e.error.bias)},
+             {"std", JsonNumberOrText(e.error.std)},
              {"top1_agreement",
               e.rows ? nlohmann::json(double(e.top1_agree) / e.rows) : nlohmann::json(nullptr)}});
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 #include "qforge/onnx/onnx.h"
@@ -60,6 +61,16 @@ nlohmann::json DimsToJson(const ir::ValueInfo& vi) {
       dims.push_back(nullptr);
   }
   return dims;
+}
+
+std::string Db(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return fmt::format("{:.1f}", v);
+}
+
+nlohmann::json JsonNumberOrText(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? nlohmann::json("nan") : nlohmann::json(v > 0 ? "inf" : "-inf");
 }
 
 std::string HumanBytes(int64_t bytes) {

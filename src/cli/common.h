@@ -30,6 +30,10 @@ std::string DimsToString(const ir::ValueInfo& vi);
 nlohmann::json DimsToJson(const ir::ValueInfo& vi);
 
 // "1.61 MiB", "512 B".
+// A dB figure for tables: one decimal, "inf" / "-inf" for exact results.
+std::string Db(double v);
+// A number for JSON output: finite values as numbers, NaN / Inf as "nan" / "inf" / "-inf".
+nlohmann::json JsonNumberOrText(double v);
 std::string HumanBytes(int64_t bytes);
 // "1,234,567".
 std::string GroupThousands(int64_t n);
