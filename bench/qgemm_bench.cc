@@ -91,6 +91,25 @@ void Shapes(benchmark::internal::Benchmark* b) {
   if (BenchThreads() > 1) b->UseRealTime();
 }
 
+// The VNNI peak in the same process and with the same CPU-time clock as the GEMMs above, so a
+// loaded machine slows both alike: % of peak = GEMM GOPS / this GOPS (medians of repetitions).
+void BM_VnniPeak(benchmark::State& state) {
+  if (!qforge::bench::Int8IdiomSupported(Int8Idiom::kVnniZmm)) {
+    state.SkipWithError("VNNI not supported on this CPU");
+    return;
+  }
+  constexpr int64_t kSteps = 1 << 14;
+  int32_t sink = 0;
+  for (auto _ : state) {
+    sink += qforge::bench::RunInt8Idiom(Int8Idiom::kVnniZmm, kSteps);
+    benchmark::DoNotOptimize(sink);
+  }
+  const double ops = 2.0 * kSteps * qforge::bench::Int8IdiomMacsPerStep(Int8Idiom::kVnniZmm);
+  state.counters["GOPS"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_CAPTURE(BM_QGemm, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_QGemm, avx2, QGemmKernel::kAvx2)->Apply(Shapes);
 
