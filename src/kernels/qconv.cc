@@ -303,4 +303,111 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   }
 }
 
+namespace {
+
+// Group g's slice of the per-channel output-stage arrays (they start at channel g * mg).
+QGemmOutput GroupOutput(const QGemmOutput& out, int64_t g, int64_t mg, int64_t M) {
+  QGemmOutput og = out;
+  if (og.bias) og.bias += g * mg;
+  if (og.float_bias) og.float_bias += g * mg;
+  if (og.multipliers && og.num_multipliers == M) {
+    og.multipliers += g * mg;
+    og.num_multipliers = mg;
+  }
+  if (og.scales && og.num_scales == M) {
+    og.scales += g * mg;
+    og.num_scales = mg;
+  }
+  return og;
+}
+
+// dst[i] = src[i] ^ flip (flip = 0x80 turns int8 codes into uint8 = x + 128).
+inline void CopyFlip(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
+  if (flip == 0) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] ^ flip;
+}
+
+}  // namespace
+
+void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
+               int threads) {
+  const QConvShape& s = w.shape();
+  if (s.out_channels == 0) Fail("weights are not packed");
+  s.Validate();
+  const int64_t C = s.in_channels, M = s.out_channels, mg = M / s.group, cg = C / s.group;
+  const int64_t K = s.reduction(), Kp = PaddedK(s), oh_n = s.out_h(), ow_n = s.out_w();
+  const int64_t P = oh_n * ow_n;
+  ValidateQGemm(1, M, K, {x.data, K, x.is_signed, x.zero_point}, out, M);
+  if (s.batch == 0) return;
+  if (x.data == nullptr || y == nullptr) Fail("null input or output");
+  const int64_t esize =
+      out.kind == QGemmOutputKind::kUint8 || out.kind == QGemmOutputKind::kInt8 ? 1 : 4;
+  const auto* xb = static_cast<const uint8_t*>(x.data);
+  auto* yb = static_cast<uint8_t*>(y);
+  const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+                         s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
+  if (pointwise && Kp == K) {
+    // The input rows are the GEMM's A rows (lda = C, group g's columns start at g * cg) and
+    // the output rows its C rows (ldc = M): all images and pixels in one product per group.
+    for (int64_t g = 0; g < s.group; ++g) {
+      QGemm(s.batch * P, {xb + g * cg, C, x.is_signed, x.zero_point}, w.group(g),
+            GroupOutput(out, g, mg, M), yb + g * mg * esize, M, threads);
+    }
+    return;
+  }
+  // im2col rows of Kp codes copied from the input pixels (int8 flipped to uint8 on the way, zero
+  // point moved along: (x + 128) - (zx + 128) = x - zx), columns (kernel row, kernel column,
+  // channel) as packed; padding taps and the Kp - K tail hold the zero point (add 0).
+  const uint8_t flip = x.is_signed ? 0x80 : 0x00;
+  const int32_t za = x.zero_point + (x.is_signed ? 128 : 0);
+  const auto pad_code = static_cast<uint8_t>(za);
+  // Pixel blocks whose im2col rows stay in L2 (~128 KiB), a multiple of the VNNI tile's 12 rows.
+  const int64_t rows =
+      std::min<int64_t>(P, std::max<int64_t>(48, (int64_t{128} << 10) / Kp / 48 * 48));
+  const int64_t per_image = (P + rows - 1) / rows, blocks = s.batch * per_image;
+  int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
+  t = static_cast<int>(std::min<int64_t>(
+      {t, blocks, std::max<int64_t>(1, s.batch * P * M * K / s.group / kMinMacsPerThread)}));
+  // Whole kernel rows are one copy when the taps of a row are adjacent pixels holding all
+  // channels of the group (dilation 1, one group).
+  const bool row_runs = s.dilation_w == 1 && s.group == 1;
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t n = blk / per_image, p0 = (blk % per_image) * rows, p1 = std::min(P, p0 + rows);
+    const uint8_t* img = xb + n * s.in_h * s.in_w * C;
+    uint8_t* col = Scratch(1, (p1 - p0) * Kp);
+    for (int64_t g = 0; g < s.group; ++g) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t oh = p / ow_n, ow = p % ow_n;
+        uint8_t* row = col + (p - p0) * Kp;
+        const int64_t iw0 = ow * s.stride_w - s.pad_left;
+        for (int64_t i = 0; i < s.kernel_h; ++i) {
+          const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+          const bool row_inside = ih >= 0 && ih < s.in_h;
+          if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
+            CopyFlip(row, img + (ih * s.in_w + iw0) * C, s.kernel_w * C, flip);
+            row += s.kernel_w * C;
+            continue;
+          }
+          for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
+            const int64_t iw = iw0 + j * s.dilation_w;
+            if (row_inside && iw >= 0 && iw < s.in_w) {
+              CopyFlip(row, img + (ih * s.in_w + iw) * C + g * cg, cg, flip);
+            } else {
+              std::memset(row, pad_code, cg);
+            }
+          }
+        }
+        if (Kp > K) std::memset(row, pad_code, Kp - K);
+      }
+      QGemm(p1 - p0, {col, Kp, false, za}, w.group(g), GroupOutput(out, g, mg, M),
+            yb + ((n * P + p0) * M + g * mg) * esize, M, 1);
+    }
+  }
+}
+
 }  // namespace qforge::kernels

@@ -160,8 +160,19 @@ struct RandomOutput {
   }
 };
 
-// One convolution through the fast path (kernel of the test parameter, `threads`) and the
-// reference; random input, weights, zero points. Returns "" or what differs.
+// [batch, C, P] elements of esize bytes -> [batch, P, C].
+std::vector<uint8_t> ToNhwc(const std::vector<uint8_t>& v, int64_t batch, int64_t c, int64_t p,
+                            int64_t esize) {
+  std::vector<uint8_t> r(v.size());
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t i = 0; i < c; ++i)
+      for (int64_t j = 0; j < p; ++j)
+        std::memcpy(&r[((n * p + j) * c + i) * esize], &v[((n * c + i) * p + j) * esize], esize);
+  return r;
+}
+
+// One convolution through the fast path (NCHW QConv, then QConvNhwc) (kernel of the test parameter,
+// `threads`) and the reference; random input, weights, zero points. Returns "" or what differs.
 std::string CompareConv(const QConvShape& s, QGemmKernel kernel, QGemmOutputKind kind,
                         bool x_signed, bool weight_zp, bool per_channel, int threads,
                         std::mt19937& rng, bool extremes = false) {
@@ -189,8 +200,19 @@ std::string CompareConv(const QConvShape& s, QGemmKernel kernel, QGemmOutputKind
              want.data());
   const auto packed = PackedQConvWeights::Pack(s, w.data(), zw, IsaOf(kernel));
   QConv({x.data(), x_signed, zx}, packed, ro.out, got.data(), threads);
-  if (std::memcmp(want.data(), got.data(), ny) == 0) return "";
-  return std::string("mismatch: batch ") + std::to_string(s.batch) + " C " +
+  std::string layout = "NCHW";
+  if (std::memcmp(want.data(), got.data(), ny) == 0) {
+    // The channels-last driver on the same data: NHWC input, NHWC output equal to the
+    // reference's transposed.
+    const std::vector<uint8_t> xt = ToNhwc(x, s.batch, s.in_channels, s.in_h * s.in_w, 1);
+    const std::vector<uint8_t> wt =
+        ToNhwc(want, s.batch, s.out_channels, s.out_h() * s.out_w(), ro.esize);
+    std::fill(got.begin(), got.end(), 0xAB);
+    QConvNhwc({xt.data(), x_signed, zx}, packed, ro.out, got.data(), threads);
+    if (std::memcmp(wt.data(), got.data(), ny) == 0) return "";
+    layout = "NHWC";
+  }
+  return layout + " mismatch: batch " + std::to_string(s.batch) + " C " +
          std::to_string(s.in_channels) + " H " + std::to_string(s.in_h) + " W " +
          std::to_string(s.in_w) + " M " + std::to_string(s.out_channels) + " group " +
          std::to_string(s.group) + " k " + std::to_string(s.kernel_h) + "x" +

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,148 @@ void QDepthwiseConv(const QConvShape& s, const QConvInput& x, const int8_t* w, c
           detail::DwPlaneConv__avx2(s, dp, wv.data(), bias, o, yp);
         else
           DwPlaneConvScalar(s, dp, wv.data(), bias, o, yp);
+      }
+    }
+  }
+}
+
+namespace {
+
+// Channels [c_begin, C) of one channels-last output pixel, scalar (the same sums as
+// DwNhwcPixel__avx2: products exact in int32, bias added modulo 2^32).
+void DwNhwcPixelScalar(const detail::DwNhwc& a, const uint8_t* const* tap, int64_t c_begin,
+                       void* y) {
+  const int64_t C = a.channels, ntaps = 2 * a.pairs;
+  for (int64_t c = c_begin; c < C; ++c) {
+    uint32_t acc = static_cast<uint32_t>(a.bias[c]);
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const int32_t xv = a.is_signed ? static_cast<int8_t>(tap[t][c]) : tap[t][c];
+      acc += static_cast<uint32_t>((xv - a.zx) * a.w_scalar[t * C + c]);
+    }
+    const auto v = static_cast<int32_t>(acc);
+    if (a.kind == QGemmOutputKind::kInt32) {
+      static_cast<int32_t*>(y)[c] = v;
+    } else {
+      static_cast<uint8_t*>(y)[c] =  // int8 as its bit pattern
+          static_cast<uint8_t>(numerics::Requantize(v, a.mult[c], a.zero_point, a.qmin, a.qmax));
+    }
+  }
+}
+
+// dst[n, j, i] = src[n, i, j] for i < rows, j < cols, elements of esize bytes.
+void TransposeBatch(const uint8_t* src, int64_t batch, int64_t rows, int64_t cols, int64_t esize,
+                    uint8_t* dst) {
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        std::memcpy(dst + ((n * cols + j) * rows + i) * esize,
+                    src + ((n * rows + i) * cols + j) * esize, esize);
+}
+
+}  // namespace
+
+void QDepthwiseConvNhwc(const QConvShape& s, const QConvInput& x, const int8_t* w,
+                        const int32_t* zw, int64_t num_zw, const QGemmOutput& out, void* y,
+                        int threads, Isa isa) {
+  s.Validate();
+  if (!QDepthwiseApplies(s)) Fail("needs group == in_channels > 1");
+  const int64_t C = s.in_channels, M = s.out_channels;
+  if (out.kind == QGemmOutputKind::kFloat) Fail("float output is not supported (use QConv)");
+  if (num_zw != 0 && num_zw != 1 && num_zw != M)
+    Fail("expected 0, 1 or " + std::to_string(M) + " weight zero points");
+  ValidateQGemm(1, M, s.reduction(), {x.data, s.reduction(), x.is_signed, x.zero_point}, out, M);
+  if (s.batch == 0) return;
+  const int64_t oh_n = s.out_h(), ow_n = s.out_w(), hw = s.in_h * s.in_w, ohw = oh_n * ow_n;
+  const int64_t esize = out.kind == QGemmOutputKind::kInt32 ? 4 : 1;
+  if (M != C) {
+    // Channel multiplier > 1 (rare): through the NCHW kernel.
+    std::vector<uint8_t> xt(s.batch * C * hw), yt(s.batch * M * ohw * esize);
+    TransposeBatch(static_cast<const uint8_t*>(x.data), s.batch, hw, C, 1, xt.data());
+    QDepthwiseConv(s, {xt.data(), x.is_signed, x.zero_point}, w, zw, num_zw, out, yt.data(),
+                   threads, isa);
+    TransposeBatch(yt.data(), s.batch, M, ohw, esize, static_cast<uint8_t*>(y));
+    return;
+  }
+  const int64_t taps = s.kernel_h * s.kernel_w, pairs = (taps + 1) / 2, blocks = C / 16;
+  // (w - zw) per tap and channel, [2 * pairs][C]; the odd last tap's partner has weight 0.
+  std::vector<int16_t> ws(2 * pairs * C, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    const int32_t z = num_zw == 0 ? 0 : zw[num_zw == 1 ? 0 : c];
+    for (int64_t t = 0; t < taps; ++t)
+      ws[t * C + c] = static_cast<int16_t>(w[c * taps + t] - z);  // |.| <= 255
+  }
+  // The AVX2 layout: per pair and 16-channel block, vector v (0, 1) element k = 8 * half + j
+  // (half = 128-bit lane) is tap 2p + j % 2 of channel 16b + 8 half + 4 v + j / 2.
+  std::vector<int16_t> wv(pairs * blocks * 32);
+  for (int64_t p = 0; p < pairs; ++p)
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t k = 0; k < 32; ++k) {
+        const int64_t v = k / 16, half = (k % 16) / 8, j = k % 8;
+        const int64_t c = 16 * b + 8 * half + 4 * v + j / 2, t = 2 * p + j % 2;
+        wv[(p * blocks + b) * 32 + k] = ws[t * C + c];
+      }
+  std::vector<int32_t> bias(C, 0);
+  if (out.bias) std::copy(out.bias, out.bias + C, bias.begin());
+  std::vector<numerics::FixedMultiplier> mult;
+  std::vector<int64_t> rq;
+  if (out.kind != QGemmOutputKind::kInt32) {
+    for (int64_t c = 0; c < C; ++c)
+      mult.push_back(out.multipliers[out.num_multipliers == 1 ? 0 : c]);
+    // Per 8 channels: mantissa, n = 31 - shift, 2^(n-1) + 2^62, 2^(62-n), each for the even
+    // then the odd channels (requant8_avx2.h's unsigned-shift form of numerics::Requantize).
+    rq.assign(blocks * 2 * 32, 0);
+    for (int64_t c = 0; c < blocks * 16; ++c) {
+      const int64_t q = c / 8, lane = (c % 8) / 2, odd = c % 2;
+      const int n = 31 - mult[c].shift;
+      int64_t* t = rq.data() + q * 32;
+      t[(0 + odd) * 4 + lane] = mult[c].mantissa;
+      t[(2 + odd) * 4 + lane] = n;
+      t[(4 + odd) * 4 + lane] = (n > 0 ? int64_t{1} << (n - 1) : 0) + (int64_t{1} << 62);
+      t[(6 + odd) * 4 + lane] = int64_t{1} << (62 - n);
+    }
+  }
+  detail::DwNhwc a;
+  a.channels = C;
+  a.pairs = pairs;
+  a.is_signed = x.is_signed;
+  a.zx = x.zero_point;
+  a.w = wv.data();
+  a.w_scalar = ws.data();
+  a.bias = bias.data();
+  a.kind = out.kind;
+  a.mult = mult.data();
+  a.rq = rq.data();
+  a.zero_point = out.zero_point;
+  a.qmin = out.qmin;
+  a.qmax = out.qmax;
+  // Padding taps read a row of zero-point codes: (zx - zx) * w = 0.
+  const std::vector<uint8_t> zrow(C, static_cast<uint8_t>(x.zero_point));
+  const bool avx2 = isa != Isa::kScalar && IsaSupported(Isa::kAvx2);
+  const int64_t c_scalar = avx2 ? blocks * 16 : 0;
+  const auto* xb = static_cast<const uint8_t*>(x.data);
+  const int64_t rows = s.batch * oh_n;
+  int nt = omp_in_parallel() ? 1 : (threads > 0 ? threads : omp_get_max_threads());
+  nt = static_cast<int>(std::min<int64_t>(
+      {nt, rows, std::max<int64_t>(1, rows * ow_n * C * taps / (int64_t{1} << 20))}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    std::vector<const uint8_t*> tap(2 * pairs, zrow.data());
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r / oh_n, oh = r % oh_n;
+      const uint8_t* img = xb + n * hw * C;
+      for (int64_t ow = 0; ow < ow_n; ++ow) {
+        for (int64_t i = 0; i < s.kernel_h; ++i) {
+          const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+          for (int64_t j = 0; j < s.kernel_w; ++j) {
+            const int64_t iw = ow * s.stride_w - s.pad_left + j * s.dilation_w;
+            const bool inside = ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w;
+            tap[i * s.kernel_w + j] = inside ? img + (ih * s.in_w + iw) * C : zrow.data();
+          }
+        }
+        void* yp = static_cast<uint8_t*>(y) + (r * ow_n + ow) * C * esize;
+        if (avx2 && blocks > 0) detail::DwNhwcPixel__avx2(a, tap.data(), yp);
+        DwNhwcPixelScalar(a, tap.data(), c_scalar, yp);
       }
     }
   }

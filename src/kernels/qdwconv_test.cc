@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -39,7 +40,19 @@ Data MakeData(const QConvShape& s, std::mt19937& rng) {
   return d;
 }
 
-// Runs ref::QConv and QDepthwiseConv (scalar and AVX2) with one output stage; expects equality.
+// [batch, C, P] elements of esize bytes -> [batch, P, C].
+std::vector<uint8_t> ToNhwc(const std::vector<uint8_t>& v, int64_t batch, int64_t c, int64_t p,
+                            int64_t esize) {
+  std::vector<uint8_t> r(v.size());
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t i = 0; i < c; ++i)
+      for (int64_t j = 0; j < p; ++j)
+        std::memcpy(&r[((n * p + j) * c + i) * esize], &v[((n * c + i) * p + j) * esize], esize);
+  return r;
+}
+
+// Runs ref::QConv and QDepthwiseConv (and QDepthwiseConvNhwc) (scalar and AVX2) with one output
+// stage; expects equality.
 void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemmOutputKind kind,
            bool per_channel, const std::string& what) {
   const QConvInput x{d.x.data(), is_signed, zx};
@@ -55,12 +68,21 @@ void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemm
   const int64_t bytes = n * (kind == QGemmOutputKind::kInt32 ? 4 : 1);
   std::vector<uint8_t> want(bytes);
   ref::QConv(s, x, d.w.data(), d.zw.data(), out, want.data());
+  const int64_t esize = kind == QGemmOutputKind::kInt32 ? 4 : 1;
+  const std::vector<uint8_t> xt = ToNhwc(d.x, s.batch, s.in_channels, s.in_h * s.in_w, 1);
+  const std::vector<uint8_t> want_t =
+      ToNhwc(want, s.batch, s.out_channels, s.out_h() * s.out_w(), esize);
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!IsaSupported(isa)) continue;
     for (int threads : {1, 2}) {
       std::vector<uint8_t> got(bytes, 0xCD);
       QDepthwiseConv(s, x, d.w.data(), d.zw.data(), s.out_channels, out, got.data(), threads, isa);
       ASSERT_EQ(got, want) << what << " " << IsaName(isa) << " threads " << threads;
+      // Channels last: NHWC in, NHWC out equal to the reference transposed.
+      std::vector<uint8_t> got_t(bytes, 0xCD);
+      QDepthwiseConvNhwc(s, {xt.data(), is_signed, zx}, d.w.data(), d.zw.data(), s.out_channels,
+                         out, got_t.data(), threads, isa);
+      ASSERT_EQ(got_t, want_t) << what << " NHWC " << IsaName(isa) << " threads " << threads;
     }
   }
 }
@@ -101,6 +123,40 @@ TEST(QDepthwiseConv, RandomShapesMatchReference) {
     ++done;
   }
   EXPECT_EQ(done, 300);
+}
+
+TEST(QDepthwiseConv, ChannelCountsAroundTheNhwcBlock) {
+  // The channels-last kernel works on 16-channel blocks with a scalar tail: channel counts
+  // 15..17, 31..33, 48 on random small geometries (odd and even tap counts, pads, strides).
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> size(1, 9), k(1, 4), st(1, 2), pad(0, 2);
+  int i = 0;
+  for (int64_t c : {15, 16, 17, 31, 32, 33, 48}) {
+    for (int rep = 0; rep < 6; ++rep, ++i) {
+      QConvShape s;
+      s.batch = 1 + rep % 2;
+      s.in_channels = s.out_channels = s.group = c;
+      s.in_h = size(rng);
+      s.in_w = size(rng);
+      s.kernel_h = k(rng);
+      s.kernel_w = k(rng);
+      s.stride_h = st(rng);
+      s.stride_w = st(rng);
+      s.pad_top = pad(rng);
+      s.pad_left = pad(rng);
+      s.pad_bottom = pad(rng);
+      s.pad_right = pad(rng);
+      if (s.in_h + s.pad_top + s.pad_bottom < s.kernel_h ||
+          s.in_w + s.pad_left + s.pad_right < s.kernel_w)
+        continue;
+      const Data d = MakeData(s, rng);
+      const QGemmOutputKind kind = i % 3 == 0   ? QGemmOutputKind::kInt32
+                                   : i % 3 == 1 ? QGemmOutputKind::kUint8
+                                                : QGemmOutputKind::kInt8;
+      Check(s, d, i % 2 == 1, i % 2 ? -9 : 200, kind, i % 4 != 0, "C=" + std::to_string(c));
+      if (HasFatalFailure()) return;
+    }
+  }
 }
 
 TEST(QDepthwiseConv, RowLengthsAroundTheVectorWidth) {
@@ -158,6 +214,20 @@ TEST(QDepthwiseConv, AllExtremes) {
                    isa);
     EXPECT_EQ(y[0], -65025 * 32761) << IsaName(isa);
     EXPECT_EQ(y[1], -65025 * 32761) << IsaName(isa);
+  }
+  // Channels last, 32 channels (the vector path): the same 181 x 181 window of -65025 terms.
+  QConvShape c;
+  c.in_channels = c.out_channels = c.group = 32;
+  c.in_h = c.in_w = c.kernel_h = c.kernel_w = 181;
+  std::vector<uint8_t> xc(32 * 181 * 181, 255);
+  std::vector<int8_t> wc(32 * 181 * 181, -128);
+  const std::vector<int32_t> zwc(32, 127);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+    if (!IsaSupported(isa)) continue;
+    std::vector<int32_t> y(32, 0);
+    QDepthwiseConvNhwc(c, {xc.data(), false, 0}, wc.data(), zwc.data(), 32, QGemmOutput::Int32(),
+                       y.data(), 1, isa);
+    for (int32_t v : y) ASSERT_EQ(v, -65025 * 32761) << IsaName(isa);
   }
   // int8 input at -128 with zx = 127 against weights 127 with zw = -128: -255 * 255 per term on a
   // 16-wide row of a 3x3 depthwise layer (the vector path), requantized by 2^-10.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -180,6 +181,80 @@ void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolP
     else
       static_cast<uint8_t*>(y)[c] = static_cast<uint8_t>(q);
   }
+}
+
+void QuantizeToNhwc(const float* x, int64_t batch, int64_t channels, int64_t pixels,
+                    numerics::QuantParams p, bool is_signed, void* y, Isa isa, int threads) {
+  if (batch < 0 || channels < 0 || pixels < 0) throw Error("QuantizeToNhwc: negative size");
+  const int32_t qmin = is_signed ? -128 : 0, qmax = is_signed ? 127 : 255;
+  const bool avx2 = isa != Isa::kScalar && IsaSupported(Isa::kAvx2);
+  const int64_t planes = batch * channels;
+  auto* out = static_cast<uint8_t*>(y);
+  int nt = omp_in_parallel() ? 1 : (threads > 0 ? threads : omp_get_max_threads());
+  nt = static_cast<int>(std::min<int64_t>(
+      {nt, std::max<int64_t>(planes, 1), std::max<int64_t>(1, planes * pixels / 65536)}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    // One plane quantized contiguously, then scattered with stride `channels`.
+    std::vector<uint8_t> row(pixels);
+#pragma omp for schedule(static)
+    for (int64_t pc = 0; pc < planes; ++pc) {
+      const int64_t n = pc / channels, c = pc % channels;
+      const float* xs = x + pc * pixels;
+      if (avx2) {
+        detail::QuantizeRow8__avx2(xs, pixels, p, qmin, qmax, row.data());
+      } else {
+        for (int64_t i = 0; i < pixels; ++i)
+          row[i] = static_cast<uint8_t>(numerics::QuantizeValue(xs[i], p, qmin, qmax));
+      }
+      uint8_t* dst = out + n * pixels * channels + c;
+      for (int64_t i = 0; i < pixels; ++i) dst[i * channels] = row[i];
+    }
+  }
+}
+
+namespace {
+
+template <typename T>
+void MaxPoolNhwc(const QPoolShape& s, int64_t channels, const T* x, T* y, int threads) {
+  const int64_t rows = s.planes * s.out_h, C = channels;
+  int nt = omp_in_parallel() ? 1 : (threads > 0 ? threads : omp_get_max_threads());
+  nt = static_cast<int>(std::min<int64_t>(
+      {nt, std::max<int64_t>(rows, 1),
+       std::max<int64_t>(1, rows * s.out_w * C * s.kernel_h * s.kernel_w / (int64_t{1} << 20))}));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    const T* img = x + n * s.in_h * s.in_w * C;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      T* out = y + (r * s.out_w + ow) * C;
+      std::fill(out, out + C, std::numeric_limits<T>::lowest());
+      for (int64_t i = 0; i < s.kernel_h; ++i) {
+        const int64_t ih = oh * s.stride_h - s.pad_top + i;
+        if (ih < 0 || ih >= s.in_h) continue;
+        for (int64_t j = 0; j < s.kernel_w; ++j) {
+          const int64_t iw = ow * s.stride_w - s.pad_left + j;
+          if (iw < 0 || iw >= s.in_w) continue;
+          const T* in = img + (ih * s.in_w + iw) * C;
+          for (int64_t c = 0; c < C; ++c) out[c] = std::max(out[c], in[c]);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void QMaxPoolNhwc(bool is_signed, const QPoolShape& s, int64_t channels, const void* x, void* y,
+                  int threads) {
+  if (s.planes < 0 || s.in_h <= 0 || s.in_w <= 0 || s.out_h < 0 || s.out_w < 0 || channels < 0 ||
+      s.kernel_h <= 0 || s.kernel_w <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.pad_top < 0 ||
+      s.pad_left < 0)
+    throw Error("QMaxPoolNhwc: bad sizes");
+  if (is_signed)
+    MaxPoolNhwc(s, channels, static_cast<const int8_t*>(x), static_cast<int8_t*>(y), threads);
+  else
+    MaxPoolNhwc(s, channels, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y), threads);
 }
 
 }  // namespace qforge::kernels

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -206,6 +207,58 @@ TEST(QGlobalAveragePool, Avx2BitExactWithReferenceIncludingExtremes) {
       // Plane 0: mean (qmax - zx) exactly; 126 * 0.1 / 0.07 = 180 -> saturates / 127 * ...
       const double mean0 = (is_signed ? 127 - 1 : 255 - 129) * 0.1 / 0.07;
       ASSERT_EQ(Code(is_signed, r, 0), FloatRef(mean0, p.zy, p.qmin, p.qmax));
+    }
+  }
+}
+
+TEST(QuantizeToNhwc, BitExactWithQuantizeValueTransposed) {
+  // Random values, exact ties of the scale (k + 0.5) * s, values far beyond the range, +-0,
+  // +-Inf and NaN; pixel counts around the 8-lane vector; uint8 and int8; scalar and AVX2.
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t pixels : {1, 7, 8, 9, 17, 150}) {
+    for (int64_t channels : {1, 3, 16}) {
+      const int64_t batch = 2;
+      for (bool is_signed : {false, true}) {
+        const numerics::QuantParams p{0.0173f, is_signed ? -5 : 113};
+        std::vector<float> x(batch * channels * pixels);
+        for (size_t i = 0; i < x.size(); ++i) {
+          switch (i % 9) {
+            case 0:
+              x[i] = (static_cast<float>(rng() % 41) - 20.5f) * p.scale;
+              break;
+            case 1:
+              x[i] = u(rng) * 1e3f;
+              break;
+            case 2:
+              x[i] = i % 2 ? -0.0f : 0.0f;
+              break;
+            case 3:
+              x[i] = i % 4 == 3 ? std::nanf("") : (i % 8 < 4 ? inf : -inf);
+              break;
+            default:
+              x[i] = u(rng);
+          }
+        }
+        const int32_t qmin = is_signed ? -128 : 0, qmax = is_signed ? 127 : 255;
+        std::vector<uint8_t> want(x.size());
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t c = 0; c < channels; ++c)
+            for (int64_t i = 0; i < pixels; ++i)
+              want[(n * pixels + i) * channels + c] = static_cast<uint8_t>(
+                  numerics::QuantizeValue(x[(n * channels + c) * pixels + i], p, qmin, qmax));
+        for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+          if (!IsaSupported(isa)) continue;
+          for (int threads : {1, 2}) {
+            std::vector<uint8_t> got(x.size(), 0xCD);
+            QuantizeToNhwc(x.data(), batch, channels, pixels, p, is_signed, got.data(), isa,
+                           threads);
+            ASSERT_EQ(got, want) << IsaName(isa) << " pixels " << pixels << " channels " << channels
+                                 << " signed " << is_signed;
+          }
+        }
+      }
     }
   }
 }

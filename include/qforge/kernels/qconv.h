@@ -69,4 +69,12 @@ class PackedQConvWeights {
 void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
            int threads = 0);
 
+// The same convolution with channels-last (NHWC) activations: x [batch, in_h, in_w, C] and
+// y [batch, out_h, out_w, M], the same weights and output stage, bit-identical values (the
+// integer sums are the same; only the memory order differs). No transposes: a pointwise
+// convolution (1x1, stride 1, no padding, C/group a multiple of 4) is one QGemm on the input
+// rows; otherwise im2col rows are copied straight from the input pixels (padding = zx).
+void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
+               int threads = 0);
+
 }  // namespace qforge::kernels

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "qforge/kernels/isa.h"
+#include "qforge/numerics/quant_params.h"
 #include "qforge/numerics/requantize.h"
 
 namespace qforge::kernels {
@@ -79,6 +80,21 @@ void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, con
 // y[plane] = Requantize(sum over the plane of (x - zx), s_x / (s_y * hw)).
 void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolParams& p,
                         const void* x, void* y, int threads = 0, Isa isa = ActiveIsa());
+
+// Max pooling of channels-last 8-bit codes (ONNX MaxPool, 2-D, no dilation): x [s.planes =
+// batch, in_h, in_w, channels], y [batch, out_h, out_w, channels]; taps outside the input are
+// ignored, a window without an input tap gives the type's lowest code. Exact (max of codes).
+void QMaxPoolNhwc(bool is_signed, const QPoolShape& s, int64_t channels, const void* x, void* y,
+                  int threads = 0);
+
+// ONNX QuantizeLinear (per tensor) of an NCHW float tensor, written channels-last:
+// y[n, i, c] = numerics::QuantizeValue(x[n, c, i], p, qmin, qmax) for i < pixels (float division
+// x / s, round half to even, saturate, NaN -> z), uint8 (is_signed false) or int8 codes.
+// Bit-identical on every path (AVX2: 8 divisions at once, the same clamp and rounding steps as
+// numerics::QuantizeRun).
+void QuantizeToNhwc(const float* x, int64_t batch, int64_t channels, int64_t pixels,
+                    numerics::QuantParams p, bool is_signed, void* y, Isa isa = ActiveIsa(),
+                    int threads = 0);
 
 namespace ref {
 // Plain loops over the same contract (the oracles of the tests).

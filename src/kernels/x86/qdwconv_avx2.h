@@ -37,4 +37,30 @@ void DwPlaneConv__avx512(const QConvShape& s, const DwPlane& p, const int32_t* w
 void DeinterleaveRow2__avx2(const void* x, bool is_signed, int32_t zx, int64_t n, int16_t* even,
                             int16_t* odd);
 
+// Channels-last depthwise (multiplier 1): one output pixel, all C channels, from the 2 * pairs
+// tap rows tap[t] (each C input codes; a padding tap, and the partner of an odd last tap, point
+// at a row of zx codes so it adds (zx - zx) * w = 0). acc[c] = bias[c] + sum_t (x_t[c] - zx) *
+// wv[t][c], then the output stage of channel c.
+struct DwNhwc {
+  int64_t channels = 0;  // C
+  int64_t pairs = 0;     // ceil(kH * kW / 2)
+  bool is_signed = false;
+  int32_t zx = 0;
+  // (w - zw) as int16, [pairs][C / 16][32]: the 16 channels c0.. of a block as two vectors of
+  // (tap 2p, tap 2p + 1) int16 pairs, in vpunpck{l,h}wd order: vector 0 holds channels
+  // c0 + {0..3, 8..11}, vector 1 channels c0 + {4..7, 12..15} (see PackDwNhwcWeights).
+  const int16_t* w = nullptr;
+  const int16_t* w_scalar = nullptr;  // [pairs * 2][C] (w - zw), the scalar path's layout
+  const int32_t* bias = nullptr;      // [C]
+  QGemmOutputKind kind = QGemmOutputKind::kInt32;
+  // 8-bit outputs: channel c's multiplier; and the AVX2 requantization table, per 8 channels
+  // 8 x 4 int64 lanes (mantissa, shift, rounding term, bias of the even then odd channels; see
+  // qdwconv_nhwc__avx2.cc).
+  const numerics::FixedMultiplier* mult = nullptr;  // [C]
+  const int64_t* rq = nullptr;
+  int32_t zero_point = 0, qmin = 0, qmax = 0;
+};
+// Channels [0, 16 * (C / 16)) of one output pixel; y points at the pixel's first output.
+void DwNhwcPixel__avx2(const DwNhwc& a, const uint8_t* const* tap, void* y);
+
 }  // namespace qforge::kernels::detail

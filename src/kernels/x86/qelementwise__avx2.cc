@@ -14,6 +14,8 @@
 // exact) on uint8 codes; int8 codes are flipped to x + 128 first and 128 * n is subtracted.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/x86/qelementwise_avx2.h"
 #include "kernels/x86/requant8_avx2.h"
 
@@ -85,6 +87,32 @@ int64_t QSum__avx2(bool is_signed, const void* x, int64_t n) {
   int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3] - (is_signed ? 128 * i : 0);
   for (; i < n; ++i) sum += is_signed ? static_cast<int8_t>(p[i]) : p[i];
   return sum;
+}
+
+void QuantizeRow8__avx2(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                        int32_t qmax, uint8_t* q) {
+  // As numerics::QuantizeRun: v = x / s (IEEE division, the same in every lane width), clamped
+  // to [qmin - z - 1, qmax - z + 1] (|.| < 2^22, values beyond saturate either way), rounded
+  // half to even by (v + 1.5 * 2^23) - 1.5 * 2^23, + z, clamped; NaN gives clamp(z).
+  const float lo_f = static_cast<float>(int64_t{qmin} - p.zero_point - 1);
+  const float hi_f = static_cast<float>(int64_t{qmax} - p.zero_point + 1);
+  const int32_t znan = std::min(std::max(p.zero_point, qmin), qmax);
+  const __m256 s = _mm256_set1_ps(p.scale), lo = _mm256_set1_ps(lo_f), hi = _mm256_set1_ps(hi_f);
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256i z = _mm256_set1_epi32(p.zero_point), vmin = _mm256_set1_epi32(qmin),
+                vmax = _mm256_set1_epi32(qmax), vnan = _mm256_set1_epi32(znan);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);  // NaN -> lo here, replaced below
+    const __m256 r = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);
+    __m256i t = _mm256_add_epi32(_mm256_cvttps_epi32(r), z);
+    t = _mm256_min_epi32(_mm256_max_epi32(t, vmin), vmax);
+    t = _mm256_blendv_epi8(t, vnan, _mm256_castps_si256(nan));
+    StoreBytes8(q + i, t);
+  }
+  for (; i < n; ++i) q[i] = static_cast<uint8_t>(numerics::QuantizeValue(x[i], p, qmin, qmax));
 }
 
 }  // namespace qforge::kernels::detail

@@ -14,5 +14,9 @@ void QMul__avx2(bool is_signed, const void* a, int64_t a_step, const void* b, in
                 void* c, int64_t n, const QMulParams& p);
 // sum of the n codes at x (uint8 or int8), exact in 64 bits.
 int64_t QSum__avx2(bool is_signed, const void* x, int64_t n);
+// q[i] = numerics::QuantizeValue(x[i], p, qmin, qmax) for i < n, as bytes (8-bit qmin / qmax),
+// the steps of numerics::QuantizeRun on 8 lanes.
+void QuantizeRow8__avx2(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                        int32_t qmax, uint8_t* q);
 
 }  // namespace qforge::kernels::detail
