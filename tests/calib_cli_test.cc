@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_test_util.h"
 #include "qforge/calib/calib_table.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/data/npy.h"
@@ -22,19 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string QforgeBinary() {
-  if (const char* env = std::getenv("QFORGE_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
-      .string();
-}
-const std::string kModel = "models/fmnist_cnn.onnx";  // tests run from the source root
+using cli_test::QforgeBinary;
+const std::string kModel = (cli_test::Root() / "models" / "fmnist_cnn.onnx").string();
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using cli_test::ReadAll;
 
 class CalibrateCli : public ::testing::Test {
  protected:
@@ -59,10 +51,7 @@ class CalibrateCli : public ::testing::Test {
     r.err = ReadAll(Path("stderr"));
     return r;
   }
-  static bool HaveFashionMnist() {
-    return fs::exists(fs::path(data::kFashionMnistDir) / "train-images-idx3-ubyte.gz") ||
-           fs::exists(fs::path(data::kFashionMnistDir) / "train-images-idx3-ubyte");
-  }
+  static bool HaveFashionMnist() { return cli_test::HaveFashionMnist(); }
   fs::path dir_;
 };
 

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli_test_util.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/data/npy.h"
 
@@ -27,23 +28,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The qforge binary: $QFORGE_BIN, else <build>/src/cli/qforge next to this test's
-// <build>/tests/ directory.
-std::string QforgeBinary() {
-  if (const char* env = std::getenv("QFORGE_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
-      .string();
-}
+using cli_test::QforgeBinary;
 
 fs::path Fixtures() { return fs::path(__FILE__).parent_path() / "data" / "cli"; }
 std::string Fixture(const std::string& name) { return (Fixtures() / name).string(); }
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using cli_test::ReadAll;
 void WriteAll(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;
 }

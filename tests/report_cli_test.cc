@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli_test_util.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/onnx/onnx.h"
 
@@ -31,39 +32,15 @@ namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path Root() { return fs::path(__FILE__).parent_path().parent_path(); }
-
-std::string QforgeBinary() {
-  if (const char* env = std::getenv("QFORGE_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
-      .string();
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using cli_test::HaveFashionMnist;
+using cli_test::QforgeBinary;
+using cli_test::Quote;
+using cli_test::ReadAll;
+using cli_test::Result;
+using cli_test::Root;
+using cli_test::RunQforge;
 
 int64_t FileSize(const std::string& p) { return static_cast<int64_t>(fs::file_size(p)); }
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-bool HaveFashionMnist() {
-  return fs::exists(fs::path(data::kFashionMnistDir) / "train-images-idx3-ubyte.gz") ||
-         fs::exists(fs::path(data::kFashionMnistDir) / "train-images-idx3-ubyte");
-}
 
 constexpr int kImages = 1000;  // test images per accuracy figure (keeps the tests short)
 
@@ -82,18 +59,7 @@ class ReportCli : public ::testing::Test {
   static std::string Model() { return (Root() / "models" / "fmnist_cnn.onnx").string(); }
   static std::string Tmp(const std::string& name) { return (dir_ / name).string(); }
 
-  static Result Run(const std::vector<std::string>& args) {
-    std::string cmd = Quote(QforgeBinary());
-    for (const auto& a : args) cmd += " " + Quote(a);
-    const std::string out = Tmp("stdout.txt"), err = Tmp("stderr.txt");
-    cmd += " >" + Quote(out) + " 2>" + Quote(err);
-    Result r;
-    const int rc = std::system(cmd.c_str());
-    r.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadAll(out);
-    r.err = ReadAll(err);
-    return r;
-  }
+  static Result Run(const std::vector<std::string>& args) { return RunQforge(args, dir_); }
 
   static nlohmann::json Json(const Result& r) {
     EXPECT_EQ(r.code, 0) << r.err;

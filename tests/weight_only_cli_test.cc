@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_test_util.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/data/npy.h"
 #include "qforge/onnx/onnx.h"
@@ -22,37 +23,13 @@ namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path Root() { return fs::path(__FILE__).parent_path().parent_path(); }
-
-std::string QforgeBinary() {
-  if (const char* env = std::getenv("QFORGE_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
-      .string();
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-bool HaveFashionMnist() {
-  return fs::exists(fs::path(data::kFashionMnistDir) / "t10k-images-idx3-ubyte.gz") ||
-         fs::exists(fs::path(data::kFashionMnistDir) / "t10k-images-idx3-ubyte");
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using cli_test::HaveFashionMnist;
+using cli_test::QforgeBinary;
+using cli_test::Quote;
+using cli_test::ReadAll;
+using cli_test::Result;
+using cli_test::Root;
+using cli_test::RunQforge;
 
 class WeightOnlyCli : public ::testing::Test {
  protected:
@@ -70,24 +47,9 @@ class WeightOnlyCli : public ::testing::Test {
     return (Root() / "models" / (name + ".onnx")).string();
   }
 
-  Result Run(const std::vector<std::string>& args) const {
-    std::string cmd = Quote(QforgeBinary());
-    for (const auto& a : args) cmd += " " + Quote(a);
-    const std::string out = Tmp("stdout.txt"), err = Tmp("stderr.txt");
-    cmd += " >" + Quote(out) + " 2>" + Quote(err);
-    Result r;
-    const int rc = std::system(cmd.c_str());
-    r.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadAll(out);
-    r.err = ReadAll(err);
-    return r;
-  }
+  Result Run(const std::vector<std::string>& args) const { return RunQforge(args, dir_); }
 
-  double Top1(const std::string& model) const {
-    Result r = Run({"eval", model, "--data", "fashion-mnist", "--json"});
-    EXPECT_EQ(r.code, 0) << r.err;
-    return r.code == 0 ? 100.0 * nlohmann::json::parse(r.out)["top1"].get<double>() : -1;
-  }
+  double Top1(const std::string& model) const { return cli_test::EvalTop1(model, dir_); }
 
   nlohmann::json Quantize(const std::string& model, const std::string& out, int bits,
                           std::vector<std::string> extra = {}) const {
