@@ -251,6 +251,7 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
   const uint32_t za = static_cast<uint32_t>(a.zero_point + (a.is_signed ? 128 : 0));
   std::vector<int32_t> col_offset(npad, 0), col_zb, mantissa, rshift;
   std::vector<float> scale, float_bias;
+  bool requant_hi = false;
   for (int64_t n = 0; n < N; ++n) {
     uint32_t v = out.bias ? static_cast<uint32_t>(out.bias[n]) : 0u;
     v -= za * static_cast<uint32_t>(b.col_sums()[n]);
@@ -268,6 +269,16 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
       const numerics::FixedMultiplier& m = out.multipliers[out.num_multipliers == 1 ? 0 : n];
       mantissa[n] = m.mantissa;
       rshift[n] = 31 - m.shift;
+    }
+    // The 32-bit requantization path needs n >= 33 in every column; a zero mantissa gives 0
+    // with any n, so those columns (and the padding) take n = 33.
+    requant_hi = true;
+    for (int64_t n = 0; n < npad; ++n)
+      requant_hi = requant_hi && (mantissa[n] == 0 || rshift[n] >= 33);
+    if (requant_hi) {
+      for (int64_t n = 0; n < npad; ++n) {
+        if (mantissa[n] == 0) rshift[n] = 33;
+      }
     }
   } else if (out.kind == QGemmOutputKind::kFloat) {
     scale.assign(npad, 0.0f);
@@ -327,6 +338,7 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
   call.kind = out.kind;
   call.mantissa = mantissa.empty() ? nullptr : mantissa.data();
   call.rshift = rshift.empty() ? nullptr : rshift.data();
+  call.requant_hi = requant_hi;
   call.zero_point = out.zero_point;
   call.qmin = out.qmin;
   call.qmax = out.qmax;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -252,6 +253,42 @@ TEST_P(QGemmKernelTest, RequantizeBitExactOverFullRange) {
     p.bias[2] = 3;
     p.out.multipliers = p.mult.data();
     ExpectSame(p, GetParam(), RunRef(p), RunFast(p, GetParam()));
+  }
+}
+
+// Multipliers all below 1/4 (rounding shift n >= 33), the case where the VNNI kernel
+// requantizes from the high 32 bits of the product: accumulators over the whole int32 range,
+// n = 33 and n = 62 at the ends, zero multipliers, ties, every clamp; rows 1..25 and columns
+// around the 32-wide tile so that the two-rows-at-a-time 8-bit stores and their tails run.
+TEST_P(QGemmKernelTest, RequantizeSmallMultipliersBitExact) {
+  std::mt19937 rng(9);
+  int rep = 0;
+  for (int64_t M : {1, 2, 3, 11, 12, 13, 24, 25}) {
+    for (int64_t N : {16, 31, 32, 33, 64, 65}) {
+      ++rep;
+      const bool s = rep % 2 == 1;
+      Problem p =
+          MakeProblem(M, N, 1 + rep % 5, rep % 3 == 0, 0,
+                      s ? QGemmOutputKind::kInt8 : QGemmOutputKind::kUint8, rep % 4 != 0, rng);
+      for (auto& v : p.bias) v = static_cast<int32_t>(rng());
+      for (auto& m : p.mult) {
+        // M' = f 2^e with e in [-31, -2]: n = 31 - e in [33, 62].
+        const int e = -2 - static_cast<int>(rng() % 30);
+        m = QuantizeMultiplier(std::ldexp(0.5 + (rng() % 1000) / 2000.0, e));
+        ASSERT_GE(31 - m.shift, 33);
+      }
+      if (p.mult.size() > 4) {
+        p.mult[0] = QuantizeMultiplier(0.0);
+        p.mult[1] = FixedMultiplier{std::numeric_limits<int32_t>::max(), -2};  // n = 33, ~1/4
+        p.mult[2] = FixedMultiplier{int32_t{1} << 30, -31};                    // n = 62
+        p.mult[3] = FixedMultiplier{int32_t{1} << 30, -2};  // 1/8: acc = 4 mod 8 are exact ties
+        p.bias[3] = 12;
+        p.bias[4] = std::numeric_limits<int32_t>::min();
+      }
+      p.out.multipliers = p.mult.data();
+      ExpectSame(p, GetParam(), RunRef(p), RunFast(p, GetParam()));
+      if (HasFatalFailure()) return;
+    }
   }
 }
 

@@ -18,7 +18,10 @@
 // fits in int32 (qgemm.h), so the result is exact. Requantization is numerics::Requantize lane
 // by lane: 64-bit product (vpmuldq, exact) and, since AVX2 has no 64-bit arithmetic shift, the
 // exact unsigned formulation of docs/numerics.md: u = p + 2^(n-1) + 2^62 (in [0, 2^64)), then
-// (u >>logical n) - 2^(62-n) == (p + 2^(n-1)) >> n; + zero point and clamp in 64 bits.
+// (u >>logical n) - 2^(62-n) == (p + 2^(n-1)) >> n; + zero point and clamp in 64 bits. When
+// every column has n >= 33 (multipliers below 1/4) the same value comes from the high 32 bits of
+// the product with 32-bit operations (RequantizeHi8; the proof is at RequantizeHi in
+// qgemm__avx512.cc).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -35,6 +38,7 @@ constexpr int kMr = kQAvx2Mr, kNr = kQAvx2Nr;
 struct ColumnConsts {
   __m256i offset, zb;
   __m256i mant_even, mant_odd, shift_even, shift_odd, round_even, round_odd, bias_even, bias_odd;
+  __m256i shift_hi, round_hi;  // requant_hi: n - 32 and 2^(n-33) in 32-bit lanes
   __m256 scale, float_bias;
   int valid;
 };
@@ -63,6 +67,11 @@ ColumnConsts LoadColumns(const QGemmCall& call, int64_t n0, int valid) {
         _mm256_add_epi64(_mm256_sllv_epi64(one, _mm256_sub_epi64(cc.shift_odd, one)), two62);
     cc.bias_even = _mm256_sllv_epi64(one, _mm256_sub_epi64(c62, cc.shift_even));  // 2^(62-n)
     cc.bias_odd = _mm256_sllv_epi64(one, _mm256_sub_epi64(c62, cc.shift_odd));
+    if (call.requant_hi) {  // every n >= 33 (qgemm_ukernel.h)
+      cc.shift_hi = _mm256_sub_epi32(shift, _mm256_set1_epi32(32));
+      cc.round_hi =
+          _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_sub_epi32(shift, _mm256_set1_epi32(33)));
+    }
   } else if (call.kind == QGemmOutputKind::kFloat) {
     cc.scale = _mm256_loadu_ps(call.scale + n0);
     cc.float_bias = call.float_bias ? _mm256_loadu_ps(call.float_bias + n0) : _mm256_setzero_ps();
@@ -87,6 +96,18 @@ __attribute__((always_inline)) inline __m256i Requantize8(__m256i acc, const Col
   pe = Clamp64(_mm256_add_epi64(pe, zp), lo, hi);
   po = Clamp64(_mm256_add_epi64(po, zp), lo, hi);
   return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+}
+
+// numerics::Requantize on 8 lanes when every n >= 33: ((p >> 32) + 2^(n-33)) >> (n - 32), all
+// in int32 (exact; see RequantizeHi in qgemm__avx512.cc).
+__attribute__((always_inline)) inline __m256i RequantizeHi8(__m256i acc, const ColumnConsts& cc,
+                                                            __m256i zp, __m256i lo, __m256i hi) {
+  const __m256i pe = _mm256_mul_epi32(acc, cc.mant_even);
+  const __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), cc.mant_odd);
+  // High dwords: pe's swapped down into the even positions, po's already in the odd ones.
+  const __m256i h = _mm256_blend_epi32(_mm256_shuffle_epi32(pe, 0xB1), po, 0xAA);
+  const __m256i r = _mm256_srav_epi32(_mm256_add_epi32(h, cc.round_hi), cc.shift_hi);
+  return _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), lo), hi);
 }
 
 inline __m256i LaneMask(int valid) {
@@ -125,8 +146,12 @@ __attribute__((always_inline)) inline void StoreRow(const QGemmCall& call, const
     }
     case QGemmOutputKind::kUint8:
     case QGemmOutputKind::kInt8: {
-      const __m256i q = Requantize8(acc, cc, _mm256_set1_epi64x(call.zero_point),
-                                    _mm256_set1_epi64x(call.qmin), _mm256_set1_epi64x(call.qmax));
+      const __m256i q =
+          call.requant_hi
+              ? RequantizeHi8(acc, cc, _mm256_set1_epi32(call.zero_point),
+                              _mm256_set1_epi32(call.qmin), _mm256_set1_epi32(call.qmax))
+              : Requantize8(acc, cc, _mm256_set1_epi64x(call.zero_point),
+                            _mm256_set1_epi64x(call.qmin), _mm256_set1_epi64x(call.qmax));
       // q is within [qmin, qmax] (inside the 8-bit type), so the saturating packs are exact.
       const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
       const __m128i bytes =

@@ -13,7 +13,9 @@
 // zb * rowsum) are added modulo 2^32 and the exact total fits in int32 (qgemm.h), so the
 // result is exact. Requantization is numerics::Requantize lane by lane: the 64-bit product
 // acc * mantissa (vpmuldq, exact), + 2^(n-1), arithmetic shift right by n (vpsravq, exact), + zero
-// point and clamp in 64 bits, then narrowed (the value is already within [qmin, qmax]).
+// point and clamp in 64 bits, then narrowed (the value is already within [qmin, qmax]). When every
+// column has n >= 33 (multipliers below 1/4, the usual case) the same value comes from the high
+// 32 bits of the product with 32-bit operations only (RequantizeHi, proof there).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@ inline __m512i Broadcast4(const uint8_t* p) {
 struct ColumnConsts {
   __m512i offset, zb;
   __m512i mant_even, mant_odd, shift_even, shift_odd, round_even, round_odd;
+  __m512i shift_hi, round_hi;  // requant_hi: n - 32 and 2^(n-33) in 32-bit lanes
   __m512 scale, float_bias;
   __mmask16 mask;
 };
@@ -58,6 +61,11 @@ ColumnConsts LoadColumns(const QGemmCall& call, int64_t n0, int valid) {
     const __m512i one = _mm512_set1_epi64(1);
     cc.round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_even, one));
     cc.round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_odd, one));
+    if (call.requant_hi) {  // every n >= 33 (qgemm_ukernel.h)
+      cc.shift_hi = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
+      cc.round_hi =
+          _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(shift, _mm512_set1_epi32(33)));
+    }
   } else if (call.kind == QGemmOutputKind::kFloat) {
     cc.scale = _mm512_loadu_ps(call.scale + n0);
     cc.float_bias = call.float_bias ? _mm512_loadu_ps(call.float_bias + n0) : _mm512_setzero_ps();
@@ -77,32 +85,100 @@ __attribute__((always_inline)) inline __m512i Requantize16(__m512i acc, const Co
   return _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
 }
 
-// Adds the corrections to one 16-column accumulator of row m and stores it.
-__attribute__((always_inline)) inline void StoreRow(const QGemmCall& call, const ColumnConsts& cc,
-                                                    __m512i acc, int64_t m, int64_t n0) {
+// numerics::Requantize on 16 lanes when every column has n = 32 + s with s >= 1
+// (call.requant_hi). With the exact product p = acc * mantissa (|p| < 2^62): 2^(n-1) =
+// 2^32 * 2^(s-1) is a multiple of 2^32, so
+//   (p + 2^(n-1)) >> n  =  ((p >> 32) + 2^(s-1)) >> s
+// (floor division by 2^n is floor division by 2^32 then by 2^s, and adding a multiple of 2^32
+// commutes with the first one). hi = p >> 32 is the high dword of the product, |hi| < 2^30;
+// hi + 2^(s-1) < 2^30 + 2^29 and the shifted result (|r| <= 2^29) plus the zero point cannot
+// overflow int32, so the rest is exact 32-bit arithmetic: 9 operations instead of 17.
+__attribute__((always_inline)) inline __m512i RequantizeHi(__m512i acc, const ColumnConsts& cc,
+                                                           __m512i zp, __m512i lo, __m512i hi) {
+  const __m512i pe = _mm512_mul_epi32(acc, cc.mant_even);
+  const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), cc.mant_odd);
+  // High dwords of both products: pe's (odd positions) swapped down into the even positions,
+  // po's already in the odd positions.
+  const __m512i h = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
+  const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(h, cc.round_hi), cc.shift_hi);
+  return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lo), hi);
+}
+
+// The exact int32 accumulator of row m: raw sum + column offset (- zb * rowsum(A')).
+__attribute__((always_inline)) inline __m512i Correct(const QGemmCall& call, const ColumnConsts& cc,
+                                                      __m512i acc, int64_t m) {
   acc = _mm512_add_epi32(acc, cc.offset);
   if (call.col_zb) {
     acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(cc.zb, _mm512_set1_epi32(call.row_sums[m])));
   }
-  const int64_t at = m * call.ldc + n0;
+  return acc;
+}
+
+// Stores rows m .. m + R - 1 of a tile from its raw sums (sums[r * 32 + j], j < cols).
+void Epilogue(const QGemmCall& call, const int32_t* sums, int rows, int64_t m,
+              const ColumnConsts& c0, const ColumnConsts& c1, int64_t n0, int cols) {
   switch (call.kind) {
     case QGemmOutputKind::kInt32:
-      _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + at, cc.mask, acc);
-      break;
-    case QGemmOutputKind::kFloat: {
-      __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), cc.scale);
-      if (call.float_bias) y = _mm512_add_ps(y, cc.float_bias);
-      _mm512_mask_storeu_ps(static_cast<float*>(call.c) + at, cc.mask, y);
-      break;
-    }
+      for (int r = 0; r < rows; ++r) {
+        auto* c = static_cast<int32_t*>(call.c) + (m + r) * call.ldc + n0;
+        _mm512_mask_storeu_epi32(c, c0.mask,
+                                 Correct(call, c0, _mm512_load_si512(sums + r * kNr), m + r));
+        if (cols > 16) {
+          _mm512_mask_storeu_epi32(
+              c + 16, c1.mask, Correct(call, c1, _mm512_load_si512(sums + r * kNr + 16), m + r));
+        }
+      }
+      return;
+    case QGemmOutputKind::kFloat:
+      for (int r = 0; r < rows; ++r) {
+        auto* c = static_cast<float*>(call.c) + (m + r) * call.ldc + n0;
+        for (int h = 0; h < (cols > 16 ? 2 : 1); ++h) {
+          const ColumnConsts& cc = h == 0 ? c0 : c1;
+          const __m512i acc = Correct(call, cc, _mm512_load_si512(sums + r * kNr + 16 * h), m + r);
+          __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), cc.scale);
+          if (call.float_bias) y = _mm512_add_ps(y, cc.float_bias);
+          _mm512_mask_storeu_ps(c + 16 * h, cc.mask, y);
+        }
+      }
+      return;
     case QGemmOutputKind::kUint8:
-    case QGemmOutputKind::kInt8: {
-      const __m512i q = Requantize16(acc, cc, _mm512_set1_epi64(call.zero_point),
-                                     _mm512_set1_epi64(call.qmin), _mm512_set1_epi64(call.qmax));
-      // q is within [qmin, qmax] (inside the 8-bit type): truncation to 8 bits is exact.
-      _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(call.c) + at, cc.mask, q);
+    case QGemmOutputKind::kInt8:
       break;
+  }
+  const bool is_signed = call.kind == QGemmOutputKind::kInt8;
+  const bool hi32 = call.requant_hi;
+  const __m512i zp = hi32 ? _mm512_set1_epi32(call.zero_point) : _mm512_set1_epi64(call.zero_point);
+  const __m512i lo = hi32 ? _mm512_set1_epi32(call.qmin) : _mm512_set1_epi64(call.qmin);
+  const __m512i hi = hi32 ? _mm512_set1_epi32(call.qmax) : _mm512_set1_epi64(call.qmax);
+  // Requantized int32 lanes, each within [qmin, qmax] (inside the 8-bit type).
+  auto quantize = [&](const ColumnConsts& cc, int r, int h) {
+    const __m512i acc = Correct(call, cc, _mm512_load_si512(sums + r * kNr + 16 * h), m + r);
+    return hi32 ? RequantizeHi(acc, cc, zp, lo, hi) : Requantize16(acc, cc, zp, lo, hi);
+  };
+  auto* c = static_cast<int8_t*>(call.c) + m * call.ldc + n0;
+  int r = 0;
+  if (cols == kNr) {
+    // Two full rows at a time: the four int32 vectors are narrowed by two saturating packs
+    // (exact: every value is inside the 8-bit type) into 128-bit lanes of [row r cols 4L..4L+3,
+    // row r cols 16+4L.., row r+1 cols 4L.., row r+1 cols 16+4L..]; one dword permutation puts
+    // row r's 32 bytes in the low half and row r+1's in the high half.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; r + 1 < rows; r += 2) {
+      const __m512i q0 = quantize(c0, r, 0), q1 = quantize(c1, r, 1);
+      const __m512i q2 = quantize(c0, r + 1, 0), q3 = quantize(c1, r + 1, 1);
+      const __m512i b =
+          is_signed ? _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3))
+                    : _mm512_packus_epi16(_mm512_packus_epi32(q0, q1), _mm512_packus_epi32(q2, q3));
+      const __m512i v = _mm512_permutexvar_epi32(order, b);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * call.ldc), _mm512_castsi512_si256(v));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (r + 1) * call.ldc),
+                          _mm512_extracti64x4_epi64(v, 1));
     }
+  }
+  for (; r < rows; ++r) {
+    _mm512_mask_cvtepi32_storeu_epi8(c + r * call.ldc, c0.mask, quantize(c0, r, 0));
+    if (cols > 16)
+      _mm512_mask_cvtepi32_storeu_epi8(c + r * call.ldc + 16, c1.mask, quantize(c1, r, 1));
   }
 }
 
@@ -150,10 +226,7 @@ void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts&
   if constexpr (R == kMr) {
     alignas(64) int32_t sums[kMr * kNr];
     AccumulateFull(quads, a, lda, b, sums);
-    for (int r = 0; r < R; ++r) {
-      StoreRow(call, c0, _mm512_load_si512(sums + r * kNr), m + r, n0);
-      if (cols > 16) StoreRow(call, c1, _mm512_load_si512(sums + r * kNr + 16), m + r, n0 + 16);
-    }
+    Epilogue(call, sums, R, m, c0, c1, n0, cols);
     return;
   }
   // Row tails (fewer than 12 rows): small accumulator arrays stay in registers.
@@ -172,11 +245,13 @@ void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts&
     a += 4;
     b += 4 * kNr;
   }
+  alignas(64) int32_t sums[R * kNr];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
-    StoreRow(call, c0, acc0[r], m + r, n0);
-    if (cols > 16) StoreRow(call, c1, acc1[r], m + r, n0 + 16);
+    _mm512_store_si512(sums + r * kNr, acc0[r]);
+    _mm512_store_si512(sums + r * kNr + 16, acc1[r]);
   }
+  Epilogue(call, sums, R, m, c0, c1, n0, cols);
 }
 
 using TileFn = void (*)(const QGemmCall&, int64_t, const int8_t*, const ColumnConsts&,
