@@ -55,16 +55,17 @@ ColumnConsts LoadColumns(const QGemmCall& call, int64_t n0, int valid) {
     const __m512i shift = _mm512_loadu_si512(call.rshift + n0);
     cc.mant_even = mant;  // vpmuldq reads the low (even) int32 of each 64-bit lane
     cc.mant_odd = _mm512_srli_epi64(mant, 32);
-    cc.shift_even = _mm512_and_si512(shift, low32);
-    cc.shift_odd = _mm512_srli_epi64(shift, 32);
-    // 2^(n-1); for n = 0 the count is -1 (>= 64 as unsigned), which gives 0: no rounding term.
-    const __m512i one = _mm512_set1_epi64(1);
-    cc.round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_even, one));
-    cc.round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_odd, one));
     if (call.requant_hi) {  // every n >= 33 (qgemm_ukernel.h)
       cc.shift_hi = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
       cc.round_hi =
           _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(shift, _mm512_set1_epi32(33)));
+    } else {
+      cc.shift_even = _mm512_and_si512(shift, low32);
+      cc.shift_odd = _mm512_srli_epi64(shift, 32);
+      // 2^(n-1); for n = 0 the count is -1 (>= 64 as unsigned), which gives 0: no rounding term.
+      const __m512i one = _mm512_set1_epi64(1);
+      cc.round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_even, one));
+      cc.round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(cc.shift_odd, one));
     }
   } else if (call.kind == QGemmOutputKind::kFloat) {
     cc.scale = _mm512_loadu_ps(call.scale + n0);

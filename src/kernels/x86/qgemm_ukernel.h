@@ -33,10 +33,10 @@ struct QGemmCall {
   const int32_t* row_sums = nullptr;    // [M] sum_k A'[m,k] (only with col_zb)
   QGemmOutputKind kind = QGemmOutputKind::kInt32;
   const int32_t* mantissa = nullptr;  // kUint8/kInt8: FixedMultiplier.mantissa
-  const int32_t* rshift = nullptr;    //   31 - FixedMultiplier.shift, in [0, 62]
-  // Every column has rshift >= 33 (multiplier < 2^-2; a zero mantissa counts, its rshift is
-  // then set to 33): the kernels may requantize from the high 32 bits of the 64-bit product
-  // (exact, see RequantizeHi in qgemm__avx512.cc).
+  const int32_t* rshift = nullptr;    //   31 - FixedMultiplier.shift, in [0, 62]; 33 where the
+                                      //   mantissa is 0 (the result is 0 for any shift >= 1)
+  // Every column has rshift >= 33 (multiplier < 2^-2): the kernels may requantize from the high
+  // 32 bits of the 64-bit product (exact, see RequantizeHi in qgemm__avx512.cc).
   bool requant_hi = false;
   int32_t zero_point = 0, qmin = 0, qmax = 0;
   const float* scale = nullptr;       // kFloat
