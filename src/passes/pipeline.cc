@@ -33,6 +33,7 @@ constexpr Step kExecutionSteps[] = {
     {"fuse-dynamic-qlinear", FuseDynamicQLinear},
     {"fuse-residual-add", FuseResidualAdd},
     {"fuse-activation", FuseActivation},
+    {"channels-last-int8", ChannelsLastInt8},
 };
 
 }  // namespace

@@ -41,6 +41,12 @@ int FuseResidualAdd(ir::Graph& g);
 // qforge::DynamicQMatMul; both bit-exact with the unfused graph. For execution only.
 int FuseDynamicQLinear(ir::Graph& g);
 
+// Runs chains of integer ops (QLinearConv, QLinearAdd/Mul, QLinearConcat on channels, QLinear
+// average pools) channels-last: qforge::QLinearConv / pools with channels_last = 1, one
+// Transpose where a chain starts and one where an NCHW reader needs its value. Bit-exact with
+// the NCHW graph. For execution only (channels_last_int8.cc).
+int ChannelsLastInt8(ir::Graph& g);
+
 struct PassStat {
   std::string pass;
   int rewrites = 0;
@@ -51,7 +57,7 @@ struct PassStat {
 std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
 
 // What a Session for fp32 inference runs: the inference pipeline, then FuseDynamicQLinear,
-// FuseResidualAdd and FuseActivation. The result may contain qforge-domain ops: for execution only.
+// FuseResidualAdd, FuseActivation and ChannelsLastInt8. The result may contain qforge-domain ops: for execution only.
 std::vector<PassStat> RunExecutionPipeline(ir::Graph& g, bool verify = true);
 
 }  // namespace qforge::passes

@@ -185,6 +185,7 @@ class QConvOp final : public OpKernel {
       FailNode(n, "unknown auto_pad '" + auto_pad_ + "'");
     group_ = n.attr_int("group", 1);
     if (group_ < 1) FailNode(n, "group must be >= 1");
+    channels_last_ = n.attr_int("channels_last", 0) != 0;
     kernel_shape_ = n.attr_ints("kernel_shape", {});
     strides_ = n.attr_ints("strides", {});
     dilations_ = n.attr_ints("dilations", {});
@@ -222,13 +223,22 @@ class QConvOp final : public OpKernel {
     std::shared_ptr<const Packed> p = packed_;
     if (!p) p = Pack(w, Opt(in, kWZp()));
     const int64_t M = p->out_channels;
-    const kernels::QConvShape s = Geometry(x.shape(), *p);
+    // channels_last (qforge::QLinearConv made by ChannelsLastInt8): x is [N, H, W, C] and y
+    // [N, out_h, out_w, M]; 2-D only.
+    Shape xs = x.shape();
+    if (channels_last_) {
+      if (p->rank != 2 || xs.size() != 4)
+        FailNode(n, "channels_last needs a 2-D convolution with a rank-4 input, got " +
+                        ShapeToString(xs));
+      xs = {xs[0], xs[3], xs[1], xs[2]};
+    }
+    const kernels::QConvShape s = Geometry(xs, *p);
     kernels::QConvInput xin;
     xin.data = x.raw();
     xin.is_signed = x.dtype() == DType::kI8;
     xin.zero_point = ScalarZp(n, Opt(in, kXZp()), x.dtype(), "x_zero_point");
 
-    Shape y_shape = x.shape();
+    Shape y_shape = xs;
     y_shape[1] = M;
     y_shape[2] = s.out_h();
     if (p->rank == 1) {
@@ -236,6 +246,7 @@ class QConvOp final : public OpKernel {
     } else {
       y_shape[3] = s.out_w();
     }
+    if (channels_last_) y_shape = {y_shape[0], y_shape[2], y_shape[3], y_shape[1]};
     QGemmOutput out;
     std::vector<FixedMultiplier> mult;
     DType y_type = DType::kI32;
@@ -266,7 +277,15 @@ class QConvOp final : public OpKernel {
     }
     // Both kernels write every output element.
     Tensor y = Tensor::Uninitialized(y_type, y_shape);
-    if (y.numel() > 0) {
+    if (y.numel() > 0 && channels_last_) {
+      if (kernels::QDepthwiseApplies(s)) {
+        kernels::QDepthwiseConvNhwc(s, xin, p->codes.data(), p->zero_points.data(),
+                                    static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
+                                    ctx.threads);
+      } else {
+        kernels::QConvNhwc(xin, p->weights.WithGeometry(s), out, y.raw(), ctx.threads);
+      }
+    } else if (y.numel() > 0) {
       if (kernels::QDepthwiseApplies(s)) {  // depthwise: the direct per-channel kernel
         kernels::QDepthwiseConv(s, xin, p->codes.data(), p->zero_points.data(),
                                 static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
@@ -407,6 +426,7 @@ class QConvOp final : public OpKernel {
   Clamp clamp_;
   std::string auto_pad_;
   int64_t group_ = 1;
+  bool channels_last_ = false;
   std::vector<int64_t> kernel_shape_, strides_, dilations_, pads_;
   std::shared_ptr<const Packed> packed_;     // when w (and its zero point) are constant
   std::vector<FixedMultiplier> const_mult_;  // when x_scale, w_scale, y_scale are constant
@@ -937,8 +957,57 @@ std::unique_ptr<OpKernel> MakeQLinearPool(const OpInit& init, bool global) {
   });
 }
 
+// qforge::MaxPool (channels_last = 1, made by the ChannelsLastInt8 pass): ONNX MaxPool on an
+// 8-bit [N, H, W, C] tensor, 2-D, explicit pads (auto_pad NOTSET), ceil_mode 0, dilations 1, one
+// output. out = (in + pad_begin + pad_end - k) / stride + 1 per spatial axis.
+std::unique_ptr<OpKernel> MakeMaxPoolNhwc(const OpInit& init) {
+  const ir::Node& n = init.node;
+  CheckArity(n, 1, 1, 1, 1);
+  if (n.attr_int("channels_last", 0) != 1) FailNode(n, "qforge::MaxPool needs channels_last = 1");
+  const std::vector<int64_t> k = n.attr_ints("kernel_shape");
+  const std::vector<int64_t> st = n.attr_ints("strides", {1, 1});
+  const std::vector<int64_t> pd = n.attr_ints("pads", {0, 0, 0, 0});
+  if (k.size() != 2 || st.size() != 2 || pd.size() != 4)
+    FailNode(n, "needs 2-D kernel_shape, strides and 4 pads");
+  if (n.attr_string("auto_pad", "NOTSET") != "NOTSET" || n.attr_int("ceil_mode", 0) != 0 ||
+      n.attr_ints("dilations", {1, 1}) != std::vector<int64_t>{1, 1})
+    FailNode(n, "supports auto_pad NOTSET, ceil_mode 0 and dilations 1 only");
+  for (int64_t v : k)
+    if (v < 1) FailNode(n, "kernel_shape must be >= 1");
+  for (int64_t v : st)
+    if (v < 1) FailNode(n, "strides must be >= 1");
+  for (int64_t v : pd)
+    if (v < 0) FailNode(n, "pads must be >= 0");
+  return MakeLambdaOp([n, k, st, pd](const OpContext& ctx, std::span<const Tensor> in) {
+    const Tensor& x = Arg(in, 0, n.Describe());
+    Require8Bit(n, x, "X");
+    if (x.rank() != 4) FailNode(n, "X must be [N, H, W, C], got " + ShapeToString(x.shape()));
+    kernels::QPoolShape s;
+    s.planes = x.dim(0);
+    s.in_h = x.dim(1);
+    s.in_w = x.dim(2);
+    s.kernel_h = k[0];
+    s.kernel_w = k[1];
+    s.stride_h = st[0];
+    s.stride_w = st[1];
+    s.pad_top = pd[0];
+    s.pad_left = pd[1];
+    s.pad_bottom = pd[2];
+    s.pad_right = pd[3];
+    const int64_t span_h = s.in_h + pd[0] + pd[2] - k[0], span_w = s.in_w + pd[1] + pd[3] - k[1];
+    if (span_h < 0 || span_w < 0) FailNode(n, "kernel is larger than the padded input");
+    s.out_h = span_h / st[0] + 1;
+    s.out_w = span_w / st[1] + 1;
+    Tensor y = Tensor::Uninitialized(x.dtype(), {x.dim(0), s.out_h, s.out_w, x.dim(3)});
+    if (y.numel() > 0 && s.in_h > 0 && s.in_w > 0)
+      kernels::QMaxPoolNhwc(x.dtype() == DType::kI8, s, x.dim(3), x.raw(), y.raw(), ctx.threads);
+    return std::vector<Tensor>{y};
+  });
+}
+
 }  // namespace
 
+std::unique_ptr<OpKernel> MakeMaxPoolNhwc8(const OpInit& init) { return MakeMaxPoolNhwc(init); }
 std::unique_ptr<OpKernel> MakeQLinearAdd(const OpInit& init) {
   return MakeQLinearBinary(init, true);
 }

@@ -1,7 +1,9 @@
 // ONNX QuantizeLinear / DequantizeLinear (per tensor, per axis, per block) on top of the one
-// quantization routine in qforge::numerics (round half to even, saturate; see docs/numerics.md).
+// quantization routine in qforge::numerics (round half to even, saturate; see docs/numerics.md),
+// and qforge::QuantizeLinear (channels-last output, fused with the transpose).
 #include <string>
 
+#include "qforge/kernels/qelementwise.h"
 #include "qforge/kernels/transform.h"
 #include "qforge/numerics/quant_params.h"
 #include "runtime/ops/lambda_op.h"
@@ -165,9 +167,45 @@ std::unique_ptr<OpKernel> MakeQdq(const OpInit& init, bool quantize) {
   });
 }
 
+// qforge::QuantizeLinear (channels_last = 1, made by the ChannelsLastInt8 pass): x float32
+// [N, C, H, W], per-tensor scale and an 8-bit zero point (uint8 when absent); y [N, H, W, C]
+// holding exactly what QuantizeLinear followed by Transpose(0, 2, 3, 1) gives, in one pass.
+std::unique_ptr<OpKernel> MakeQuantizeNhwc(const OpInit& init) {
+  const ir::Node& n = init.node;
+  CheckArity(n, 2, 3, 1, 1);
+  if (n.attr_int("channels_last", 0) != 1)
+    FailNode(n, "qforge::QuantizeLinear needs channels_last = 1");
+  const std::string desc = n.Describe();
+  return MakeLambdaOp([n, desc](const OpContext& ctx, std::span<const Tensor> in) {
+    const Tensor& x = Arg(in, 0, desc);
+    const Tensor& scale = Arg(in, 1, desc);
+    const Tensor zp = in.size() > 2 ? in[2] : Tensor();
+    if (x.dtype() != DType::kF32 || x.rank() != 4)
+      FailNode(n, "x must be float32 of rank 4, got " + std::string(DTypeName(x.dtype())) + " " +
+                      ShapeToString(x.shape()));
+    if (scale.numel() != 1) FailNode(n, "needs a per-tensor scale");
+    const DType qt = zp.defined() ? zp.dtype() : DType::kU8;
+    if (qt != DType::kU8 && qt != DType::kI8)
+      FailNode(n, "zero point must be uint8 or int8, got " + std::string(DTypeName(qt)));
+    const std::vector<numerics::QuantParams> params = Params(scale, zp, desc);
+    try {
+      numerics::CheckQuantParams(params[0], qt == DType::kI8 ? numerics::kInt8 : numerics::kUInt8);
+    } catch (const numerics::NumericsError& e) {
+      FailNode(n, e.what());
+    }
+    Tensor y = Tensor::Uninitialized(qt, {x.dim(0), x.dim(2), x.dim(3), x.dim(1)});
+    kernels::QuantizeToNhwc(x.data<float>(), x.dim(0), x.dim(1), x.dim(2) * x.dim(3), params[0],
+                            qt == DType::kI8, y.raw(), kernels::ActiveIsa(), ctx.threads);
+    return std::vector<Tensor>{y};
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<OpKernel> MakeQuantizeLinear(const OpInit& init) { return MakeQdq(init, true); }
+std::unique_ptr<OpKernel> MakeQuantizeLinearNhwc(const OpInit& init) {
+  return MakeQuantizeNhwc(init);
+}
 std::unique_ptr<OpKernel> MakeDequantizeLinear(const OpInit& init) { return MakeQdq(init, false); }
 
 }  // namespace qforge::runtime
