@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "qforge/data/fashion_mnist.h"
@@ -110,6 +111,40 @@ TEST_F(QatCli, TrainsAndWritesRunnableModels) {
   EXPECT_GT(dq, 4);
 }
 
+// --json: the summary with its settings; with --epochs 0 the exported model is the static PTQ
+// model of the same calibration, so its accuracy equals the PTQ column exactly.
+TEST_F(QatCli, JsonSummaryAndUntrainedEqualsPtq) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  std::vector<std::string> args = Small(Tmp("z.qf"), "ste");
+  args.insert(args.end(), {"--epochs", "0", "--json", Tmp("z.json"), "--threads", "1"});
+  Result r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("PTQ %"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(ReadAll(Tmp("z.json")));
+  EXPECT_EQ(j["estimator"], "ste");
+  EXPECT_EQ(j["bits_w"], 8);
+  EXPECT_EQ(j["epochs"], 0);
+  EXPECT_EQ(j["images_per_epoch"], 128);
+  EXPECT_EQ(j["steps"], 0);
+  EXPECT_EQ(j["threads"], 1);
+  EXPECT_EQ(j["test_images"], 200);
+  EXPECT_GT(j["fp32"].get<double>(), 70.0);
+  EXPECT_EQ(j["integer"].get<double>(), j["ptq"].get<double>());
+  EXPECT_EQ(j["agreement"].get<double>(), 100.0);
+
+  args = Small(Tmp("y.qf"), "lsq");
+  args.insert(args.end(), {"--no-ptq", "--json", Tmp("y.json"), "--weight-decay", "0.01",
+                           "--optimizer", "sgd", "--lr", "0.001"});
+  r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json k = nlohmann::json::parse(ReadAll(Tmp("y.json")));
+  EXPECT_TRUE(k["ptq"].is_null());
+  EXPECT_EQ(k["steps"], 2);
+  EXPECT_EQ(k["weight_decay"].get<double>(), 0.01);
+  EXPECT_EQ(k["optimizer"], "sgd");
+  EXPECT_EQ(k["momentum"].get<double>(), 0.9);
+}
+
 TEST_F(QatCli, CleanErrors) {
   auto expect_error = [&](std::vector<std::string> args, const std::string& needle,
                           const std::string& out) {
@@ -124,6 +159,9 @@ TEST_F(QatCli, CleanErrors) {
   std::vector<std::string> bits = Small(Tmp("c.qf"), "ste");
   bits.insert(bits.end(), {"--bits-w", "3"});
   expect_error(bits, "--bits-w must be 8, 4 or 2", Tmp("c.qf"));
+  std::vector<std::string> opt = Small(Tmp("d.qf"), "ste");
+  opt.insert(opt.end(), {"--optimizer", "adam"});
+  expect_error(opt, "unknown optimizer 'adam'", Tmp("d.qf"));
 }
 
 }  // namespace

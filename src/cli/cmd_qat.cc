@@ -6,11 +6,13 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/measure.h"
 #include "qforge/calib/observer.h"
+#include "qforge/data/atomic_file.h"
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/onnx/onnx.h"
 #include "qforge/onnx/qf_file.h"
@@ -40,6 +42,11 @@ struct QatCliOptions {
   int64_t freeze_observers = 0;
   uint64_t seed = 1;
   int threads = 0;
+  double weight_decay = 0;
+  std::string optimizer = "adamw";
+  double momentum = 0.9;
+  bool ptq = true;
+  std::string json;
 };
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
@@ -58,6 +65,7 @@ int RunQat(const QatCliOptions& o) {
     throw Error("-o must name a .qf or .onnx file, got '" + o.output + "'");
   if (!(o.soft_fraction > 0 && o.soft_fraction <= 1))
     throw Error("--soft-fraction must be in (0, 1]");
+  const train::OptimizerOptions::Kind optimizer = train::ParseOptimizerKind(o.optimizer);
   train::QatOptions qo;
   qo.estimator = train::ParseEstimator(o.estimator);
   qo.bits_w = o.bits_w;
@@ -88,6 +96,13 @@ int RunQat(const QatCliOptions& o) {
   so.threads = o.threads;
   runtime::Session fp32_session(PrepareForExecution(fp32), so);
   const EvalResult fp32_eval = EvaluateClassifier(fp32_session, test, 100, "eval fp32");
+  // Static PTQ from the same calibration table: the model QAT starts from (its step-0 hard
+  // forward, with the biases snapped), the baseline QAT has to beat.
+  double ptq_top1 = -1;
+  if (o.ptq) {
+    runtime::Session ptq_session(PrepareForExecution(m.qdq), so);
+    ptq_top1 = EvaluateClassifier(ptq_session, test, 100, "eval static PTQ").top1();
+  }
 
   train::QatTrainOptions to;
   to.epochs = o.epochs;
@@ -97,6 +112,9 @@ int RunQat(const QatCliOptions& o) {
   to.lr_quant = o.lr_quant;
   to.seed = o.seed;
   to.threads = o.threads;
+  to.weight_decay = o.weight_decay;
+  to.optimizer = optimizer;
+  to.momentum = o.momentum;
   to.distill = o.distill;
   to.temperature = o.temperature;
   to.progress = [](const train::QatProgress& p) {
@@ -125,16 +143,52 @@ int RunQat(const QatCliOptions& o) {
   }
 
   const double nt = static_cast<double>(test.size());
-  Table t({"model", "estimator", "bits", "epochs", "fp32 %", "fake-quant %", "integer %",
+  Table t({"model", "estimator", "bits", "epochs", "fp32 %", "PTQ %", "fake-quant %", "integer %",
            "agreement %", "train s", "total s"},
-          {false, false, false, true, true, true, true, true, true, true});
+          {false, false, false, true, true, true, true, true, true, true, true});
   t.AddRow({o.model, o.estimator + (o.distill ? " +distill" : ""),
             fmt::format("W{}A{}", o.bits_w, o.bits_a), std::to_string(o.epochs),
             fmt::format("{:.2f}", 100.0 * fp32_eval.top1()),
+            o.ptq ? fmt::format("{:.2f}", 100.0 * ptq_top1) : std::string("-"),
             fmt::format("{:.2f}", 100.0 * double(fake_correct) / nt),
             fmt::format("{:.2f}", 100.0 * int_eval.top1()),
             fmt::format("{:.2f}", 100.0 * double(agree) / nt), fmt::format("{:.1f}", tr.seconds),
             fmt::format("{:.1f}", Seconds(start))});
+  if (!o.json.empty()) {
+    // Accuracies in percent of the test images; seconds of wall time.
+    nlohmann::json j;
+    j["model"] = o.model;
+    j["estimator"] = o.estimator;
+    j["distill"] = o.distill;
+    j["bits_w"] = o.bits_w;
+    j["bits_a"] = o.bits_a;
+    j["epochs"] = o.epochs;
+    j["images_per_epoch"] = n;
+    j["batch"] = o.batch;
+    j["steps"] = tr.steps;
+    j["optimizer"] = o.optimizer;
+    if (o.optimizer == "sgd") j["momentum"] = o.momentum;
+    j["lr"] = o.lr;
+    j["lr_quant"] = o.lr_quant >= 0 ? o.lr_quant : o.lr;
+    j["weight_decay"] = o.weight_decay;
+    j["temperature"] = o.temperature;
+    j["freeze_observers"] = o.freeze_observers;
+    j["calib_samples"] = o.calib_samples;
+    j["calib_method"] = o.calib_method;
+    j["seed"] = o.seed;
+    j["threads"] = o.threads;
+    j["test_images"] = test.size();
+    j["fp32"] = 100.0 * fp32_eval.top1();
+    j["ptq"] = o.ptq ? nlohmann::json(100.0 * ptq_top1) : nlohmann::json();
+    j["fake_quant"] = 100.0 * double(fake_correct) / nt;
+    j["integer"] = 100.0 * int_eval.top1();
+    j["agreement"] = 100.0 * double(agree) / nt;
+    j["differ"] = test.size() - agree;
+    j["train_seconds"] = tr.seconds;
+    j["total_seconds"] = Seconds(start);
+    j["output"] = o.output;
+    data::WriteFileAtomic(o.json, j.dump(2) + "\n");
+  }
   std::cout << t.ToString();
   std::cout << "wrote " << o.output << " (" << test.size() << " test images, "
             << test.size() - agree << " predictions differ between fake-quant and integer)\n";
@@ -181,7 +235,7 @@ Command AddQatCommand(CLI::App& root) {
       ->check(CLI::NonNegativeNumber);
   app->add_option("--eval-limit", o->eval_limit, "Evaluate on the first N test images only")
       ->check(CLI::NonNegativeNumber);
-  app->add_option("--lr", o->lr, "AdamW learning rate (cosine decay)")
+  app->add_option("--lr", o->lr, "Learning rate (cosine decay)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app->add_option("--lr-quant", o->lr_quant,
@@ -194,6 +248,17 @@ Command AddQatCommand(CLI::App& root) {
          "ste/soft: observers update the ranges until this step (0: calibrated ranges fixed)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app->add_option("--optimizer", o->optimizer, "adamw or sgd (with --momentum)")
+      ->capture_default_str();
+  app->add_option("--momentum", o->momentum, "sgd: momentum")->capture_default_str();
+  app->add_option("--weight-decay", o->weight_decay,
+                  "Weight decay of the weights (AdamW: decoupled; sgd: L2), never of scales")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_flag("!--no-ptq", o->ptq,
+                "Skip the static PTQ evaluation (same calibration) shown beside the QAT result");
+  app->add_option("--json", o->json,
+                  "Also write the summary (settings, accuracies, times) to FILE as JSON");
   app->add_option("--seed", o->seed, "Seed (calibration sample, shuffling)")->capture_default_str();
   app->add_option("--threads", o->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app->footer(R"EX(Example:

@@ -213,6 +213,54 @@ ir::Graph OneFakeQuant(const std::string& estimator, Tensor scale, Tensor zero, 
   return g;
 }
 
+// TrainQat updates with the training module's AdamW in two parameter groups: after the first step
+// (cosine factor 1, bias-corrected m / sqrt(v) = sign(g) for |g| >> epsilon) every weight with a
+// gradient moves by lr after its decoupled decay, every lsq scale by lr_quant with no decay.
+TEST(Qat, TrainQatFirstStepIsAdamWWithParameterGroups) {
+  QatOptions qo;
+  qo.estimator = Estimator::kLsq;
+  const QatModel before = PrepareQat(Cnn().fp32, Cnn().table, qo);
+  QatModel m = before;
+  data::LabeledImages train;
+  train.images = RandomImages(8, 7);
+  train.labels = Tensor(DType::kI64, {8});
+  for (int64_t i = 0; i < 8; ++i) train.labels.data<int64_t>()[i] = i % 10;
+  QatTrainOptions to;
+  to.batch = 8;
+  to.lr = 1e-3;
+  to.lr_quant = 1e-2;
+  to.weight_decay = 0.5;
+  to.threads = 1;
+  const QatTrainResult r = TrainQat(m, Cnn().fp32, train, to);
+  EXPECT_EQ(r.steps, 1);
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+
+  // Share of elements of `name` whose change from `decayed` old value is `expected` in size.
+  auto moved = [&](const std::string& name, double lr, double wd) {
+    const Tensor& p0 = before.graph.initializers.at(name);
+    const Tensor& p1 = m.graph.initializers.at(name);
+    int64_t ok = 0;
+    for (int64_t i = 0; i < p0.numel(); ++i) {
+      const double decayed = p0.data<float>()[i] * (1.0 - lr * wd);
+      ok += std::abs(std::abs(p1.data<float>()[i] - decayed) - lr) < 0.02 * lr;
+    }
+    return double(ok) / double(p0.numel());
+  };
+  int checked_weights = 0, checked_scales = 0;
+  for (const std::string& w : m.weights) {
+    if (before.graph.initializers.at(w).rank() < 2) continue;  // biases are snapped afterwards
+    EXPECT_GT(moved(w, 1e-3, 0.5), 0.9) << w;
+    ++checked_weights;
+  }
+  for (const FakeQuantSite& site : m.sites) {
+    if (!site.train_scale || site.kind != FakeQuantSite::Kind::kActivation) continue;
+    EXPECT_EQ(moved(site.scale, 1e-2, 0.0), 1.0) << site.scale;
+    ++checked_scales;
+  }
+  EXPECT_GT(checked_weights, 0);
+  EXPECT_GT(checked_scales, 0);
+}
+
 TEST(Qat, FakeQuantOpSoftGradientCheck) {
   // Per channel along axis 0, step 1 per channel scale; x = code + fraction in [0.2, 0.8].
   const ir::Graph g = OneFakeQuant("soft", Tensor::FromVector<float>({3}, {1.0f, 0.5f, 2.0f}),

@@ -1,5 +1,5 @@
 // The QAT training loop (TrainQat: shuffled batches, cross-entropy or label-free distillation,
-// AdamW with cosine decay) and the fake-quantized model's predictions; see train/qat.h.
+// AdamW or SGD with cosine decay) and the fake-quantized model's predictions; see train/qat.h.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +12,8 @@
 #include "qforge/passes/passes.h"
 #include "qforge/runtime/session.h"
 #include "qforge/train/autograd.h"
+#include "qforge/train/loss.h"
+#include "qforge/train/optimizer.h"
 #include "qforge/train/qat.h"
 
 namespace qforge::train {
@@ -45,56 +47,7 @@ Tensor Gather(const Tensor& t, const int64_t* idx, int64_t b) {
   return out;
 }
 
-// Row-wise softmax of logits / T in double. z: [B, C].
-std::vector<double> Softmax(const float* z, int64_t b, int64_t c, double t) {
-  std::vector<double> p(static_cast<size_t>(b * c));
-  for (int64_t i = 0; i < b; ++i) {
-    double m = -INFINITY;
-    for (int64_t j = 0; j < c; ++j) m = std::max(m, double(z[i * c + j]) / t);
-    double sum = 0;
-    for (int64_t j = 0; j < c; ++j) sum += p[i * c + j] = std::exp(double(z[i * c + j]) / t - m);
-    for (int64_t j = 0; j < c; ++j) p[i * c + j] /= sum;
-  }
-  return p;
-}
-
-// Mean cross-entropy over the batch and its gradient dL/dz = (softmax(z) - onehot) / B.
-double CrossEntropy(const Tensor& logits, const int64_t* labels, Tensor& grad) {
-  const int64_t b = logits.dim(0), c = logits.dim(1);
-  const std::vector<double> p = Softmax(logits.data<float>(), b, c, 1.0);
-  double loss = 0;
-  float* g = grad.data<float>();
-  for (int64_t i = 0; i < b; ++i) {
-    const int64_t y = labels[i];
-    if (y < 0 || y >= c) throw Error("QAT: label " + std::to_string(y) + " outside the classes");
-    loss -= std::log(std::max(p[i * c + y], 1e-300));
-    for (int64_t j = 0; j < c; ++j)
-      g[i * c + j] = static_cast<float>((p[i * c + j] - (j == y ? 1.0 : 0.0)) / double(b));
-  }
-  return loss / double(b);
-}
-
-// Distillation: L = T^2 / B * sum_i KL(softmax(t_i / T) || softmax(s_i / T)),
-// dL/ds = T / B * (softmax(s / T) - softmax(t / T)).
-double Distill(const Tensor& student, const Tensor& teacher, double temp, Tensor& grad) {
-  const int64_t b = student.dim(0), c = student.dim(1);
-  const std::vector<double> ps = Softmax(student.data<float>(), b, c, temp);
-  const std::vector<double> pt = Softmax(teacher.data<float>(), b, c, temp);
-  double loss = 0;
-  float* g = grad.data<float>();
-  for (int64_t i = 0; i < b * c; ++i) {
-    if (pt[i] > 0) loss += pt[i] * (std::log(pt[i]) - std::log(std::max(ps[i], 1e-300)));
-    g[i] = static_cast<float>(temp / double(b) * (ps[i] - pt[i]));
-  }
-  return loss * temp * temp / double(b);
-}
-
 int64_t ArgMaxRow(const float* z, int64_t c) { return std::max_element(z, z + c) - z; }
-
-// AdamW state of one parameter.
-struct AdamState {
-  std::vector<float> m, v;
-};
 
 }  // namespace
 
@@ -118,7 +71,11 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
   Autograd ag(model.graph, trainable, ao);
 
   std::unique_ptr<runtime::Session> teacher_session;
+  std::string teacher_output;  // the teacher's logits (its first output, like the student's)
   if (o.distill) {
+    if (teacher.inputs.size() != 1 || teacher.outputs.empty() || teacher.inputs[0].name != input)
+      throw Error("QAT: the teacher must take the model's input '" + input + "' and give logits");
+    teacher_output = teacher.outputs[0].name;
     ir::Graph t = teacher;
     passes::RunExecutionPipeline(t);
     runtime::SessionOptions so;
@@ -126,8 +83,18 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
     teacher_session = std::make_unique<runtime::Session>(std::move(t), so);
   }
 
-  std::map<std::string, AdamState> adam;
-  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // The training module's optimizer (train/optimizer.h), one instance per parameter group so the
+  // quantizer parameters get their own learning rate and no weight decay (decaying a scale or
+  // zero point toward 0 would shrink the quantization range, not regularize the model).
+  OptimizerOptions weight_opt;
+  weight_opt.kind = o.optimizer;
+  weight_opt.momentum = static_cast<float>(o.momentum);
+  weight_opt.weight_decay = static_cast<float>(o.weight_decay);
+  OptimizerOptions quant_opt = weight_opt;
+  quant_opt.weight_decay = 0.0f;
+  Optimizer weight_optimizer(weight_opt), quant_optimizer(quant_opt);
+  ScheduleOptions cosine;
+  cosine.kind = ScheduleOptions::Kind::kCosine;
   const double lr_quant = o.lr_quant >= 0 ? o.lr_quant : o.lr;
 
   QatTrainResult result;
@@ -144,14 +111,14 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
       const Tensor logits = ag.Forward({{input, images}}, true, o.seed, step).at(output);
       if (logits.rank() != 2 || logits.dim(0) != b)
         throw Error("QAT: output '" + output + "' is not [batch, classes] logits");
-      Tensor grad(DType::kF32, logits.shape());
-      double loss = 0;
-      if (o.distill) {
-        const Tensor t = teacher_session->Run({{input, images}}).begin()->second;
-        loss = Distill(logits, t, o.temperature, grad);
-      } else {
-        loss = CrossEntropy(logits, labels.data<int64_t>(), grad);
-      }
+      // Cross-entropy with the labels, or label-free distillation toward the fp32 model's
+      // logits: the training module's losses (train/loss.h).
+      const LossResult lres =
+          o.distill
+              ? KlDivergence(logits, teacher_session->Run({{input, images}}).at(teacher_output),
+                             static_cast<float>(o.temperature))
+              : CrossEntropy(logits, labels);
+      const double loss = lres.loss;
       if (!std::isfinite(loss)) throw Error("QAT: the loss became " + std::to_string(loss));
       const int64_t c = logits.dim(1);
       for (int64_t i = 0; i < b; ++i)
@@ -162,27 +129,18 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
       result.final_loss = loss;
 
       ag.ZeroGrad();
-      ag.Backward({{output, grad}});
-      // AdamW with bias correction; cosine decay of the learning rate over all steps.
-      const double decay = 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total)));
-      const double bc1 = 1.0 - std::pow(beta1, double(step + 1));
-      const double bc2 = 1.0 - std::pow(beta2, double(step + 1));
-      for (const auto& [name, g] : ag.grads()) {
-        Tensor& p = ag.graph().initializers.at(name);
-        const bool is_quant = quant.count(name) != 0;
-        const double lr = (is_quant ? lr_quant : o.lr) * decay;
-        AdamState& st = adam[name];
-        if (st.m.empty()) st.m.assign(p.numel(), 0.0f), st.v.assign(p.numel(), 0.0f);
-        float* pv = p.data<float>();
-        const float* gv = g.data<float>();
-        for (int64_t i = 0; i < p.numel(); ++i) {
-          st.m[i] = float(beta1 * st.m[i] + (1 - beta1) * gv[i]);
-          st.v[i] = float(beta2 * st.v[i] + (1 - beta2) * double(gv[i]) * gv[i]);
-          const double upd = (st.m[i] / bc1) / (std::sqrt(st.v[i] / bc2) + eps);
-          if (!is_quant) pv[i] -= float(lr * o.weight_decay * pv[i]);
-          pv[i] -= float(lr * upd);
-        }
-      }
+      ag.Backward({{output, lres.grad}});
+      // One optimizer step per group; cosine decay of the learning rate over all steps.
+      std::map<std::string, Tensor> weight_grads, quant_grads;
+      for (const auto& [name, g] : ag.grads())
+        (quant.count(name) ? quant_grads : weight_grads).emplace(name, g);
+      auto& params = ag.graph().initializers;
+      weight_optimizer.Step(
+          params, weight_grads,
+          LearningRate(cosine, static_cast<float>(o.lr), step, total, steps_per_epoch));
+      quant_optimizer.Step(
+          params, quant_grads,
+          LearningRate(cosine, static_cast<float>(lr_quant), step, total, steps_per_epoch));
       const bool end = s + 1 == steps_per_epoch;
       if (o.progress && (end || (o.progress_every > 0 && (step + 1) % o.progress_every == 0))) {
         const auto now = std::chrono::steady_clock::now();

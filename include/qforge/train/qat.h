@@ -33,6 +33,7 @@
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/ir/graph.h"
 #include "qforge/train/fake_quant.h"
+#include "qforge/train/optimizer.h"
 
 namespace qforge::train {
 
@@ -127,8 +128,13 @@ ir::Graph ExportQdq(const QatModel& model);
 struct QatTrainOptions {
   int epochs = 1;
   int64_t batch = 64;
-  int64_t limit = -1;    // training images used per epoch (-1: all)
-  double lr = 1e-4;      // AdamW, cosine decay to 0 over all steps
+  int64_t limit = -1;  // training images used per epoch (-1: all)
+  // The training module's optimizer (train/optimizer.h): AdamW, or SGD with `momentum`; cosine
+  // decay to 0 over all steps. Two parameter groups: weights / biases (lr, weight_decay) and the
+  // lsq quantizer parameters (lr_quant, no decay).
+  OptimizerOptions::Kind optimizer = OptimizerOptions::Kind::kAdamW;
+  double momentum = 0.9;  // SGD
+  double lr = 1e-4;
   double lr_quant = -1;  // lsq scale / zero point learning rate (-1: lr)
   double weight_decay = 0;
   uint64_t seed = 1;
@@ -158,9 +164,9 @@ struct QatTrainResult {
 };
 
 // Trains model.graph in place on `train` (images f32 [N, 1, 28, 28] in [0, 1], labels) with the
-// autograd engine: weights, biases and (lsq) quantizer parameters by AdamW, the soft schedule's
-// anneal_steps counted in optimizer steps. `teacher` is the fp32 model (used with distill).
-// Deterministic for a seed and thread count (shuffle: Fisher-Yates on mt19937_64).
+// autograd engine: weights, biases and (lsq) quantizer parameters by AdamW or SGD, the soft
+// schedule's anneal_steps counted in optimizer steps. `teacher` is the fp32 model (used with
+// distill). Deterministic for a seed and thread count (shuffle: Fisher-Yates on mt19937_64).
 QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::LabeledImages& train,
                         const QatTrainOptions& options);
 
