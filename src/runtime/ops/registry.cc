@@ -14,6 +14,7 @@ namespace qforge::runtime {
 #include "runtime/ops/nn_ops.inc"
 #include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
+#include "runtime/ops/rnn_ops.inc"
 #include "runtime/ops/shape_ops.inc"
 #include "runtime/ops/weight_only_ops.inc"
 #undef QF_OP
@@ -31,6 +32,7 @@ const Entry kOps[] = {
 #include "runtime/ops/nn_ops.inc"
 #include "runtime/ops/qlinear_ops.inc"
 #include "runtime/ops/quant_ops.inc"
+#include "runtime/ops/rnn_ops.inc"
 #include "runtime/ops/shape_ops.inc"
 #include "runtime/ops/weight_only_ops.inc"
 #undef QF_OP
