@@ -2,6 +2,7 @@
 // classifier by the autograd engine (src/train), from its weights or re-initialized (--reinit).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -38,6 +39,8 @@ struct TrainCliOptions {
   bool resume = false;
   bool reinit = false;
   bool quiet = false;
+  bool no_shuffle = false;
+  bool profile = false;
 };
 
 int RunTrain(const TrainCliOptions& o) {
@@ -67,6 +70,8 @@ int RunTrain(const TrainCliOptions& o) {
   t.checkpoint_dir = o.checkpoint;
   t.resume = o.resume;
   t.progress = !o.quiet;
+  t.shuffle = !o.no_shuffle;
+  t.profile = o.profile;
   ir::Graph teacher;
   if (!o.teacher.empty()) {
     teacher = LoadModelForExecution(o.teacher);
@@ -83,15 +88,28 @@ int RunTrain(const TrainCliOptions& o) {
   const train::TrainResult r = train::Train(graph, train_set, test_set, t);
   onnx_io::SaveModel(r.graph, o.out);  // writes atomically
 
-  Table table({"epoch", "loss", "train %", "test %", "time s", "samples/s", "lr"},
-              {true, true, true, true, true, true, true});
+  Table table({"epoch", "loss", "train %", "test %", "time s", "cpu s", "samples/s", "lr"},
+              {true, true, true, true, true, true, true, true});
   for (const train::EpochStats& e : r.epochs)
     table.AddRow({std::to_string(e.epoch), fmt::format("{:.4f}", e.loss),
                   fmt::format("{:.2f}", 100 * e.train_accuracy),
                   e.test_accuracy >= 0 ? fmt::format("{:.2f}", 100 * e.test_accuracy) : "-",
-                  fmt::format("{:.1f}", e.seconds), fmt::format("{:.0f}", e.samples_per_second),
-                  fmt::format("{:.3g}", e.last_lr)});
+                  fmt::format("{:.1f}", e.seconds), fmt::format("{:.2f}", e.cpu_seconds),
+                  fmt::format("{:.0f}", e.samples_per_second), fmt::format("{:.3g}", e.last_lr)});
   std::cout << table.ToString();
+  if (o.profile) {
+    double total = 0;
+    for (const train::OpProfile& p : r.profile) total += p.forward_seconds + p.backward_seconds;
+    Table prof({"op", "calls", "forward s", "backward s", "total %"},
+               {false, true, true, true, true});
+    for (const train::OpProfile& p : r.profile)
+      prof.AddRow(
+          {p.op_type, std::to_string(std::max(p.forward_calls, p.backward_calls)),
+           fmt::format("{:.3f}", p.forward_seconds), fmt::format("{:.3f}", p.backward_seconds),
+           fmt::format("{:.1f}",
+                       total > 0 ? 100 * (p.forward_seconds + p.backward_seconds) / total : 0.0)});
+    std::cout << "per-op CPU time (all epochs):\n" << prof.ToString();
+  }
   std::cout << "wrote " << o.out << "\n";
   return 0;
 }
@@ -146,6 +164,10 @@ Command AddTrainCommand(CLI::App& root) {
   app->add_flag("--resume", o->resume, "Continue from the checkpoint in --checkpoint DIR");
   app->add_flag("--reinit", o->reinit, "Re-initialize weights (He) and train from scratch");
   app->add_flag("-q,--quiet", o->quiet, "No progress bar");
+  app->add_flag("--profile", o->profile,
+                "Print the CPU time per op (forward / backward), loss and optimizer step");
+  app->add_flag("--no-shuffle", o->no_shuffle,
+                "Visit the training images in file order every epoch (benchmarks)");
   app->footer(
       "Example:\n"
       "  qforge train models/fmnist_cnn.onnx --data fashion-mnist --reinit --epochs 2 \\\n"

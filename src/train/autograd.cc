@@ -2,6 +2,8 @@
 // reverse topological order, gradient accumulation per trainable name.
 #include "qforge/train/autograd.h"
 
+#include <algorithm>
+#include <ctime>
 #include <unordered_map>
 
 #include "runtime/op_kernel.h"
@@ -17,6 +19,26 @@ uint64_t Mix(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The profile's name of a node: its op type, depthwise convolutions told apart.
+std::string ProfileName(const ir::Node& n, const ir::Graph& g) {
+  std::string name =
+      n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "::" + n.op_type;
+  if (n.op_type == "Conv" && n.attr_int("group", 1) > 1 && n.inputs.size() > 1) {
+    auto it = g.initializers.find(n.inputs[1]);
+    if (it != g.initializers.end() && it->second.rank() >= 2 && it->second.dim(1) == 1)
+      name += "(depthwise)";
+    else
+      name += "(grouped)";
+  }
+  return name;
 }
 
 }  // namespace
@@ -54,6 +76,9 @@ struct Autograd::Impl {
   std::vector<std::vector<bool>> needs_grad;                // per node, per input
   std::vector<bool> node_differentiable;                    // some input needs a gradient
   std::map<std::string, Tensor> grads;
+  std::vector<size_t> profile_slot;  // per node: index into profile
+  std::vector<OpProfile> profile;    // per op type (options.profile)
+  size_t accumulate_slot = 0;
 
   // Tape of the last Forward().
   std::unordered_map<std::string, Tensor> values;
@@ -93,6 +118,7 @@ Autograd::Autograd(ir::Graph graph, std::set<std::string> trainable, AutogradOpt
   // input. A node that must pass a gradient needs a registered backward.
   std::set<std::string> carries;
   for (const std::string& n : m.trainable) carries.insert(n);
+  m.profile.clear();
   const int opset = static_cast<int>(g.opset());
   for (const ir::Node& n : g.nodes) {
     const GradOp* op = FindGradOp(n.domain, n.op_type);
@@ -112,6 +138,11 @@ Autograd::Autograd(ir::Graph graph, std::set<std::string> trainable, AutogradOpt
       throw Error(n.Describe() + ": unsupported op (neither a runtime kernel nor a gradient)");
     }
     m.kernels.push_back(std::move(kernel));
+    const std::string pname = ProfileName(n, g);
+    auto slot = std::find_if(m.profile.begin(), m.profile.end(),
+                             [&](const OpProfile& p) { return p.op_type == pname; });
+    m.profile_slot.push_back(static_cast<size_t>(slot - m.profile.begin()));
+    if (slot == m.profile.end()) m.profile.push_back({pname});
 
     std::vector<bool> need(n.inputs.size(), false);
     bool any = false;
@@ -139,6 +170,8 @@ Autograd::Autograd(ir::Graph graph, std::set<std::string> trainable, AutogradOpt
     for (const std::string& o : n.outputs)
       if (!o.empty()) carries.insert(o);
   }
+  m.accumulate_slot = m.profile.size();
+  m.profile.push_back({"(gradient accumulation)"});
 }
 
 Autograd::~Autograd() = default;
@@ -188,8 +221,14 @@ std::map<std::string, Tensor> Autograd::Forward(const std::map<std::string, Tens
     a.step = step;
     a.opset = opset;
     a.runtime_kernel = m.kernels[i].get();
+    const double t0 = m.options.profile ? CpuSeconds() : 0.0;
     std::vector<Tensor> outs =
         m.ops[i] && m.ops[i]->forward ? m.ops[i]->forward(a) : RuntimeForward(a);
+    if (m.options.profile) {
+      OpProfile& p = m.profile[m.profile_slot[i]];
+      p.forward_seconds += CpuSeconds() - t0;
+      ++p.forward_calls;
+    }
     if (outs.size() != n.outputs.size())
       throw Error(n.Describe() + ": forward returned " + std::to_string(outs.size()) +
                   " outputs, expected " + std::to_string(n.outputs.size()));
@@ -220,10 +259,17 @@ void Autograd::Backward(const std::map<std::string, Tensor>& output_grads) {
   // may share: backward functions may return their grad_output itself).
   auto accumulate = [&](const std::string& v, const Tensor& dv) {
     auto it = grad.find(v);
-    if (it == grad.end())
+    if (it == grad.end()) {
       grad[v] = dv;
-    else
-      it->second = AddTensors(it->second, dv);
+      return;
+    }
+    const double t0 = m.options.profile ? CpuSeconds() : 0.0;
+    it->second = AddTensors(it->second, dv);
+    if (m.options.profile) {
+      OpProfile& p = m.profile[m.accumulate_slot];
+      p.backward_seconds += CpuSeconds() - t0;
+      ++p.backward_calls;
+    }
   };
   for (const auto& [name, t] : output_grads) {
     auto it = m.values.find(name);
@@ -252,7 +298,13 @@ void Autograd::Backward(const std::map<std::string, Tensor>& output_grads) {
     a.training = m.training;
     a.threads = m.options.threads;
     a.opset = static_cast<int>(g.opset());
+    const double t0 = m.options.profile ? CpuSeconds() : 0.0;
     std::vector<Tensor> gins = m.ops[k]->backward(a);
+    if (m.options.profile) {
+      OpProfile& p = m.profile[m.profile_slot[k]];
+      p.backward_seconds += CpuSeconds() - t0;
+      ++p.backward_calls;
+    }
     if (gins.size() > n.inputs.size())
       throw Error(n.Describe() + ": backward returned too many gradients");
     for (size_t i = 0; i < gins.size(); ++i) {
@@ -287,6 +339,17 @@ void Autograd::ZeroGrad() {
 Tensor Autograd::Value(const std::string& name) const {
   auto it = impl_->values.find(name);
   return it == impl_->values.end() ? Tensor() : it->second;
+}
+
+std::vector<OpProfile> Autograd::Profile() const {
+  if (!impl_->options.profile) return {};
+  std::vector<OpProfile> out;
+  for (const OpProfile& p : impl_->profile)
+    if (p.forward_calls || p.backward_calls) out.push_back(p);
+  std::stable_sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) {
+    return a.forward_seconds + a.backward_seconds > b.forward_seconds + b.backward_seconds;
+  });
+  return out;
 }
 
 const std::set<std::string>& Autograd::trainable() const { return impl_->trainable; }

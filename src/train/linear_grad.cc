@@ -1,69 +1,17 @@
 // Forward and backward of Conv (incl. grouped / depthwise), ConvTranspose, Gemm and MatMul.
-// Forwards are the runtime's fast kernels; backwards are im2col + GEMM (kernels::Sgemm).
-#include <omp.h>
-
+// Forwards are the runtime's fast kernels; Conv and ConvTranspose share one backward core
+// (train/conv_grad.h: batched im2col + kernels::Sgemm, direct loops for depthwise).
 #include <algorithm>
 #include <cstring>
 
 #include "qforge/kernels/elementwise.h"
 #include "qforge/train/autograd.h"
+#include "train/conv_grad.h"
 #include "train/tensor_math.h"
 
 namespace qforge::train {
 
 namespace {
-
-int Threads(int t) { return t > 0 ? t : omp_get_max_threads(); }
-
-// 2-D sliding-window geometry (1-D convs use h = 1): an "image" [c, ih, iw] read by a window
-// at every output position [oh, ow]: tap (ki, kj) of position (oy, ox) is image pixel
-// (oy * sh - ph + ki * dh, ox * sw - pw + kj * dw), zero outside.
-struct Window {
-  int64_t c, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
-  int64_t rows() const { return c * kh * kw; }
-  int64_t cols() const { return oh * ow; }
-};
-
-// col[(ci * kh + ki) * kw + kj][oy * ow + ox] = image tap (zero outside). col: rows x cols.
-void Im2Col(const Window& w, const float* img, float* col) {
-  for (int64_t ci = 0; ci < w.c; ++ci)
-    for (int64_t ki = 0; ki < w.kh; ++ki)
-      for (int64_t kj = 0; kj < w.kw; ++kj) {
-        float* dst = col + ((ci * w.kh + ki) * w.kw + kj) * w.cols();
-        for (int64_t oy = 0; oy < w.oh; ++oy) {
-          const int64_t y = oy * w.sh - w.ph + ki * w.dh;
-          float* row = dst + oy * w.ow;
-          if (y < 0 || y >= w.ih) {
-            std::fill_n(row, w.ow, 0.0f);
-            continue;
-          }
-          const float* src = img + (ci * w.ih + y) * w.iw;
-          for (int64_t ox = 0; ox < w.ow; ++ox) {
-            const int64_t x = ox * w.sw - w.pw + kj * w.dw;
-            row[ox] = x >= 0 && x < w.iw ? src[x] : 0.0f;
-          }
-        }
-      }
-}
-
-// The adjoint of Im2Col: img[tap] += col[...] (img must be initialized by the caller).
-void Col2ImAdd(const Window& w, const float* col, float* img) {
-  for (int64_t ci = 0; ci < w.c; ++ci)
-    for (int64_t ki = 0; ki < w.kh; ++ki)
-      for (int64_t kj = 0; kj < w.kw; ++kj) {
-        const float* src = col + ((ci * w.kh + ki) * w.kw + kj) * w.cols();
-        for (int64_t oy = 0; oy < w.oh; ++oy) {
-          const int64_t y = oy * w.sh - w.ph + ki * w.dh;
-          if (y < 0 || y >= w.ih) continue;
-          float* dst = img + (ci * w.ih + y) * w.iw;
-          const float* row = src + oy * w.ow;
-          for (int64_t ox = 0; ox < w.ow; ++ox) {
-            const int64_t x = ox * w.sw - w.pw + kj * w.dw;
-            if (x >= 0 && x < w.iw) dst[x] += row[ox];
-          }
-        }
-      }
-}
 
 struct ConvAttrs {
   int64_t group;
@@ -144,15 +92,6 @@ Tensor BiasGrad(const Tensor& dy, int64_t channels) {
   return db;
 }
 
-// The shared im2col backward of a convolution-like op. Per sample and group:
-//   img:  [Cg, image...]   (the image the window slides over; X for Conv, dY for ConvTranspose)
-//   col:  [Cg * k, P]      im2col(img), P = window positions
-//   wmat: [Mg, Cg * k]     the group's weights as a matrix
-//   oth:  [Mg, P]          the other side (dY for Conv, X for ConvTranspose)
-// Conv:          dW += dY col^T,  dcol = W^T dY,  dX = col2im(dcol)
-// ConvTranspose: dW += X col^T (with roles: W [C, Mg*k] as [Cg, Mg*k]), dX = W col.
-// Samples are split over threads; each thread has its own dW accumulator (summed at the end,
-// in thread order, so the result does not depend on scheduling).
 }  // namespace
 
 // Conv.  X: [N, C, H, W] (or [N, C, L]), W: [M, C/G, kh, kw], B: [M], Y: [N, M, OH, OW].
@@ -174,48 +113,26 @@ std::vector<Tensor> ConvBackward(const BackwardArgs& a) {
   const int64_t N = x.dim(0), C = x.dim(1), M = w.dim(0), G = at.group;
   const int64_t Cg = C / G, Mg = M / G;
   const Window win = MakeWindow(Cg, in, out, kernel, at);
-  const int64_t K = win.rows(), P = win.cols(), HW = win.ih * win.iw;
   const bool need_x = a.needs_grad[0], need_w = a.needs_grad[1];
   std::vector<Tensor> res(a.inputs.size());
   if (a.inputs.size() > 2 && a.inputs[2].defined() && a.needs_grad[2]) res[2] = BiasGrad(dy, M);
   if (!need_x && !need_w) return res;
 
   Tensor dx = need_x ? Tensor(DType::kF32, x.shape()) : Tensor();
-  const int T = static_cast<int>(std::min<int64_t>(Threads(a.threads), std::max<int64_t>(N, 1)));
-  std::vector<std::vector<float>> dw_part(need_w ? T : 0, std::vector<float>(w.numel(), 0.0f));
-  const float* px = x.data<float>();
-  const float* pw = w.data<float>();
-  const float* pdy = dy.data<float>();
-  float* pdx = need_x ? dx.data<float>() : nullptr;
-#pragma omp parallel num_threads(T)
-  {
-    const int t = omp_get_thread_num();
-    std::vector<float> col(static_cast<size_t>(K * P));
-    for (int64_t n = t; n < N; n += T) {
-      for (int64_t g = 0; g < G; ++g) {
-        const float* img = px + (n * C + g * Cg) * HW;
-        const float* dyg = pdy + (n * M + g * Mg) * P;
-        const float* wg = pw + g * Mg * K;
-        if (need_w) {
-          Im2Col(win, img, col.data());
-          MatMulF32(Mg, K, P, dyg, false, col.data(), true, dw_part[t].data() + g * Mg * K, true,
-                    1);
-        }
-        if (need_x) {
-          MatMulF32(K, P, Mg, wg, true, dyg, false, col.data(), false, 1);
-          Col2ImAdd(win, col.data(), pdx + (n * C + g * Cg) * HW);
-        }
-      }
-    }
-  }
-  if (need_x) res[0] = dx;
-  if (need_w) {
-    Tensor dw(DType::kF32, w.shape());
-    float* pdw = dw.data<float>();
-    for (int t = 0; t < T; ++t)
-      for (int64_t i = 0; i < w.numel(); ++i) pdw[i] += dw_part[t][i];
-    res[1] = dw;
-  }
+  Tensor dw = need_w ? Tensor::Uninitialized(DType::kF32, w.shape()) : Tensor();
+  WindowedGrad p;
+  p.win = win;
+  p.n = N;
+  p.groups = G;
+  p.rows = Mg;
+  p.img = x.data<float>();
+  p.oth = dy.data<float>();
+  p.w = w.data<float>();
+  p.dw = need_w ? dw.data<float>() : nullptr;
+  p.dimg = need_x ? dx.data<float>() : nullptr;
+  WindowedBackward(p, a.threads);
+  res[0] = dx;
+  res[1] = dw;
   return res;
 }
 
@@ -255,42 +172,25 @@ std::vector<Tensor> ConvTransposeBackward(const BackwardArgs& a) {
   const int64_t Cg = C / G;
   // The window over the output image [Mg, OH, OW] at X's positions [H, W].
   const Window win = MakeWindow(Mg, out, in, kernel, at);
-  const int64_t K = win.rows(), P = win.cols(), OHW = win.ih * win.iw;
   const bool need_x = a.needs_grad[0], need_w = a.needs_grad[1];
   std::vector<Tensor> res(a.inputs.size());
   if (a.inputs.size() > 2 && a.inputs[2].defined() && a.needs_grad[2]) res[2] = BiasGrad(dy, M);
   if (!need_x && !need_w) return res;
-  Tensor dx = need_x ? Tensor(DType::kF32, x.shape()) : Tensor();
-  const int T = static_cast<int>(std::min<int64_t>(Threads(a.threads), std::max<int64_t>(N, 1)));
-  std::vector<std::vector<float>> dw_part(need_w ? T : 0, std::vector<float>(w.numel(), 0.0f));
-  const float* px = x.data<float>();
-  const float* pw = w.data<float>();
-  const float* pdy = dy.data<float>();
-  float* pdx = need_x ? dx.data<float>() : nullptr;
-#pragma omp parallel num_threads(T)
-  {
-    const int t = omp_get_thread_num();
-    std::vector<float> col(static_cast<size_t>(K * P));
-    for (int64_t n = t; n < N; n += T) {
-      for (int64_t g = 0; g < G; ++g) {
-        Im2Col(win, pdy + (n * M + g * Mg) * OHW, col.data());
-        const float* xg = px + (n * C + g * Cg) * P;
-        const float* wg = pw + g * Cg * K;  // [Cg, Mg * k]
-        if (need_x)
-          MatMulF32(Cg, P, K, wg, false, col.data(), false, pdx + (n * C + g * Cg) * P, false, 1);
-        if (need_w)
-          MatMulF32(Cg, K, P, xg, false, col.data(), true, dw_part[t].data() + g * Cg * K, true, 1);
-      }
-    }
-  }
-  if (need_x) res[0] = dx;
-  if (need_w) {
-    Tensor dw(DType::kF32, w.shape());
-    float* pdw = dw.data<float>();
-    for (int t = 0; t < T; ++t)
-      for (int64_t i = 0; i < w.numel(); ++i) pdw[i] += dw_part[t][i];
-    res[1] = dw;
-  }
+  Tensor dx = need_x ? Tensor::Uninitialized(DType::kF32, x.shape()) : Tensor();
+  Tensor dw = need_w ? Tensor::Uninitialized(DType::kF32, w.shape()) : Tensor();
+  WindowedGrad p;
+  p.win = win;
+  p.n = N;
+  p.groups = G;
+  p.rows = Cg;
+  p.img = dy.data<float>();
+  p.oth = x.data<float>();
+  p.w = w.data<float>();
+  p.dw = need_w ? dw.data<float>() : nullptr;
+  p.doth = need_x ? dx.data<float>() : nullptr;
+  WindowedBackward(p, a.threads);
+  res[0] = dx;
+  res[1] = dw;
   return res;
 }
 

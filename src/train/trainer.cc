@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,14 @@ uint64_t Mix(uint64_t x) {
 }
 
 using Clock = std::chrono::steady_clock;
+
+// CPU time of the whole process (every thread), in seconds.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -294,7 +303,9 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
 
   AutogradOptions ao;
   ao.threads = o.threads;
+  ao.profile = o.profile;
   Autograd ag(model, DefaultTrainable(model), ao);
+  OpProfile opt_profile{"(optimizer)"}, loss_profile{"(loss)"};
   Optimizer opt(o.optimizer);
   std::unique_ptr<runtime::Session> teacher;
   if (o.teacher) {
@@ -348,9 +359,10 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
     std::vector<int64_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 shuffle_rng(Mix(o.seed) ^ Mix(static_cast<uint64_t>(epoch) + 17));
-    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    if (o.shuffle) std::shuffle(order.begin(), order.end(), shuffle_rng);
     Progress bar(o.progress, epoch + 1, o.epochs, n);
     const auto t0 = Clock::now();
+    const double cpu0 = ProcessCpuSeconds();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     float lr = o.lr;
@@ -365,6 +377,7 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
       Tensor y(DType::kI64, {end - begin});
       for (int64_t i = 0; i < end - begin; ++i) y.data<int64_t>()[i] = labels[idx[i]];
       LossResult lres;
+      const double loss_t0 = o.profile ? ProcessCpuSeconds() : 0.0;
       if (o.loss == "ce") {
         lres = CrossEntropy(logits, y);
       } else {
@@ -390,9 +403,18 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
       if (!std::isfinite(lres.loss))
         throw Error("train: the loss became " + std::to_string(lres.loss) + " at step " +
                     std::to_string(step) + " (learning rate too high?)");
+      if (o.profile) {
+        loss_profile.forward_seconds += ProcessCpuSeconds() - loss_t0;
+        ++loss_profile.forward_calls;
+      }
       ag.Backward({{out_name, lres.grad}});
       lr = LearningRate(o.schedule, o.lr, step, total_steps, steps_per_epoch);
+      const double opt_t0 = o.profile ? ProcessCpuSeconds() : 0.0;
       opt.Step(ag.graph().initializers, ag.grads(), lr);
+      if (o.profile) {
+        opt_profile.backward_seconds += ProcessCpuSeconds() - opt_t0;
+        ++opt_profile.backward_calls;
+      }
       loss_sum += lres.loss * (end - begin);
       correct += lres.correct;
       seen += end - begin;
@@ -402,6 +424,7 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
     EpochStats st;
     st.epoch = epoch + 1;
     st.seconds = Seconds(t0, Clock::now());
+    st.cpu_seconds = ProcessCpuSeconds() - cpu0;
     st.samples_per_second = st.seconds > 0 ? seen / st.seconds : 0;
     st.loss = loss_sum / seen;
     st.train_accuracy = double(correct) / seen;
@@ -422,6 +445,15 @@ TrainResult Train(const ir::Graph& model, const data::LabeledImages& train,
     }
   }
   result.graph = ag.graph();
+  if (o.profile) {
+    result.profile = ag.Profile();
+    result.profile.push_back(loss_profile);
+    result.profile.push_back(opt_profile);
+    std::stable_sort(
+        result.profile.begin(), result.profile.end(), [](const OpProfile& a, const OpProfile& b) {
+          return a.forward_seconds + a.backward_seconds > b.forward_seconds + b.backward_seconds;
+        });
+  }
   return result;
 }
 

@@ -118,7 +118,16 @@ std::vector<std::string> DifferentiableOps();
 std::set<std::string> DefaultTrainable(const ir::Graph& g);
 
 struct AutogradOptions {
-  int threads = 0;  // 0: OpenMP default
+  int threads = 0;       // 0: OpenMP default
+  bool profile = false;  // accumulate per-op CPU time (see Autograd::Profile())
+};
+
+// CPU time (process clock, all threads) spent in one op type, summed over every node of that
+// type and every Forward() / Backward() since the Autograd was made (AutogradOptions::profile).
+struct OpProfile {
+  std::string op_type;  // "Conv", "Conv(depthwise)" for group == channels, "qforge::FakeQuant"
+  int64_t forward_calls = 0, backward_calls = 0;
+  double forward_seconds = 0, backward_seconds = 0;
 };
 
 class Autograd {
@@ -150,6 +159,10 @@ class Autograd {
 
   // A value computed by the last Forward() (empty Tensor if unknown or released).
   Tensor Value(const std::string& name) const;
+
+  // Per op type, most expensive (forward + backward) first; empty unless options().profile.
+  // "(gradient accumulation)" is the engine's own summing of gradients that fan out.
+  std::vector<OpProfile> Profile() const;
 
   const std::set<std::string>& trainable() const;
   ir::Graph& graph();

@@ -10,6 +10,7 @@
 
 #include "qforge/data/fashion_mnist.h"
 #include "qforge/ir/graph.h"
+#include "qforge/train/autograd.h"
 #include "qforge/train/optimizer.h"
 
 namespace qforge::train {
@@ -40,19 +41,23 @@ struct TrainOptions {
   bool resume = false;         // continue from DIR/checkpoint.qfckpt when it exists
   bool progress = true;        // progress bar on stderr
   int64_t eval_batch = 256;
+  bool profile = false;  // per-op CPU time in TrainResult::profile (and "(optimizer)" steps)
+  bool shuffle = true;   // false: samples in data-set order every epoch (benchmarks)
 };
 
 struct EpochStats {
   int epoch = 0;                                            // 1-based
   double loss = 0, train_accuracy = 0, test_accuracy = -1;  // accuracy in [0, 1]; -1: no test
   double seconds = 0, samples_per_second = 0;
+  double cpu_seconds = 0;  // process CPU time (all threads) of the epoch's training steps
   float last_lr = 0;
 };
 
 struct TrainResult {
   ir::Graph graph;  // the trained model (updated initializers, BatchNorm running statistics)
   std::vector<EpochStats> epochs;
-  int first_epoch = 1;  // > 1 when resumed from a checkpoint
+  int first_epoch = 1;             // > 1 when resumed from a checkpoint
+  std::vector<OpProfile> profile;  // TrainOptions::profile: per op, most expensive first
 };
 
 // Trains `model` (one image input [B, C, H, W], first output = logits [B, classes]) on
