@@ -65,6 +65,7 @@ int Register() {
       {"mobilenetv2_dw_3x3_c144_56", 144, 144, 144, 56, 3, 1, 1},
       {"mobilenetv2_pw_1x1_144to24_56", 144, 24, 1, 56, 1, 1, 0},
       {"mobilenetv2_pw_1x1_16to96_112", 16, 96, 1, 112, 1, 1, 0},
+      {"mobilenetv2_conv1_3x3s2", 3, 32, 1, 224, 3, 2, 1},
   };
   for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kScalar})
     for (const Layer& l : layers) {
@@ -74,6 +75,8 @@ int Register() {
     }
   // Batch 8 (AVX-512): small planes run as one GEMM over the batch.
   const Layer batched[] = {
+      {"resnet18_conv1_7x7s2", 3, 64, 1, 224, 7, 2, 3},
+      {"resnet18_layer2_3x3", 128, 128, 1, 28, 3, 1, 1},
       {"resnet18_layer3_3x3", 256, 256, 1, 14, 3, 1, 1},
       {"resnet18_layer4_3x3", 512, 512, 1, 7, 3, 1, 1},
       {"mobilenetv2_pw_1x1_16to96_112", 16, 96, 1, 112, 1, 1, 0},

@@ -169,25 +169,6 @@ float* ScratchFloats(int slot, int64_t count) {
   return buf.data();
 }
 
-// Stride-1 convs on a zero-padded copy of the input (planes in_h + pads by wp = in_w + pads):
-// computing the output on a grid wp wide (the last wp - out_w columns of each row are junk and
-// dropped), B[k][j] = xpad[offset[k] + j] with offset[k] = c * plane + ky*dh*wp + kx*dw, so
-// packing a panel is one contiguous copy per k instead of im2col's bounds arithmetic.
-struct ShiftedSource {
-  const float* xpad;
-  const int64_t* offsets;  // one per k
-};
-
-void PackShifted(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr,
-                 float* dst) {
-  const ShiftedSource& s = *static_cast<const ShiftedSource*>(ctx);
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    float* out = dst + kk * nr;
-    std::memcpy(out, s.xpad + s.offsets[k0 + kk] + j0, sizeof(float) * n);
-    for (int64_t q = n; q < nr; ++q) out[q] = 0.0f;
-  }
-}
-
 }  // namespace
 
 int64_t ConvOutputSize(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin,
@@ -320,6 +301,32 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
       out_plane >= kBatchColumns / 2 ? 1 : std::max<int64_t>(1, kBatchColumns / out_plane);
   const int64_t chunks = (g.batch + per_chunk - 1) / per_chunk;
   const int64_t images_per_chunk = (g.batch + chunks - 1) / chunks;  // balanced chunks
+  // One image per GEMM with a real kernel: the phase-plane path. The input is copied once,
+  // zero-padded (hp x wp per channel) and split into its sh * sw stride phases, phase (py, px)
+  // of channel c holding xpad[r * sh + py][s * sw + px] as an hq x wq plane. Output (oy, ox)
+  // computed on a grid wq wide (columns ox >= out_w are junk and dropped) then reads, for tap
+  // (c, ky, kx), phase ((ky*dh) % sh, (kx*dw) % sw) at row oy + (ky*dh) / sh and column
+  // ox + (kx*dw) / sw: B[k][j] = xq[offset[k] + j] with j = oy * wq + ox. Every im2col row is
+  // a contiguous run of xq, which the GEMM reads in place (no packing) on AVX-512.
+  const bool phased = images_per_chunk == 1 && !pointwise;
+  const int64_t hp = geo.in_h + geo.ph + (g.rank() == 2 ? g.pads_end[0] : 0);
+  const int64_t wp = geo.in_w + geo.pw + g.pads_end.back();
+  const int64_t hq = (hp + geo.sh - 1) / geo.sh, wq = (wp + geo.sw - 1) / geo.sw;
+  const int64_t phase_plane = hq * wq, phases = geo.sh * geo.sw;
+  const int64_t grid = geo.out_h * wq;  // GEMM columns: output rows, wq wide
+  // Junk columns read up to ((kw - 1) * dw) / sw floats past the last plane.
+  const int64_t xq_size = cg * phases * phase_plane + ((geo.kw - 1) * geo.dw) / geo.sw;
+  std::vector<int64_t> offsets;
+  if (phased)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t ky = 0; ky < geo.kh; ++ky)
+        for (int64_t kx = 0; kx < geo.kw; ++kx) {
+          const int64_t ry = ky * geo.dh, rx = kx * geo.dw;
+          const int64_t phase = (ry % geo.sh) * geo.sw + rx % geo.sw;
+          offsets.push_back((c * phases + phase) * phase_plane + (ry / geo.sh) * wq + rx / geo.sw);
+        }
+  else if (pointwise)
+    for (int64_t c = 0; c < cg; ++c) offsets.push_back(c * in_plane);
   auto one = [&](int64_t chunk, int64_t grp, int gemm_threads) {
     const int64_t n0 = chunk * images_per_chunk;
     const int64_t nb = std::min(images_per_chunk, g.batch - n0);
@@ -344,8 +351,9 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
     if (pointwise) {
       PointwiseSource src{xg, in_channels_ * in_plane, in_plane};
       BPanelSource bs{&PackPointwise, &src};
+      // One image: B is the input itself, channel k's plane read in place.
       Sgemm(mg, cols, cg, GemmOperand::Packed(packed_[grp]),
-            nb == 1 ? GemmOperand::Plain(xg, in_plane) : GemmOperand::Source(bs), c, cols, e,
+            nb == 1 ? GemmOperand::Rows(xg, offsets.data()) : GemmOperand::Source(bs), c, cols, e,
             gemm_threads);
     } else {
       Im2colSource src{xg, in_channels_ * in_plane, geo, tap_table.data()};
@@ -361,37 +369,37 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
         }
   };
 
-  // Large stride-1 planes (not batched) with a real kernel use the padded-input source.
-  const bool shifted = per_chunk == 1 && !pointwise && geo.sh == 1 && geo.sw == 1;
-  const int64_t hp = geo.in_h + geo.ph + (g.rank() == 2 ? g.pads_end[0] : 0);
-  const int64_t wp = geo.in_w + geo.pw + g.pads_end.back();
-  const int64_t grid = geo.out_h * wp;  // GEMM columns: output rows, wp wide
-  // Reads reach (kw - 1) * dw floats past the last plane (junk columns only).
-  const int64_t xpad_size = cg * hp * wp + (geo.kw - 1) * geo.dw;
-  std::vector<int64_t> offsets;
-  if (shifted)
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t ky = 0; ky < geo.kh; ++ky)
-        for (int64_t kx = 0; kx < geo.kw; ++kx)
-          offsets.push_back(c * hp * wp + ky * geo.dh * wp + kx * geo.dw);
-  auto one_shifted = [&](int64_t n, int64_t grp, int gemm_threads) {
+  auto one_phased = [&](int64_t n, int64_t grp, int gemm_threads) {
     const float* xg = x + (n * in_channels_ + grp * cg) * in_plane;
     float* yg = y + (n * out_channels_ + grp * mg) * out_plane;
-    float* xpad = ScratchFloats(1, xpad_size);
+    float* xq = ScratchFloats(1, xq_size);
     float* c = ScratchFloats(0, mg * grid);
-    for (int64_t ch = 0; ch < cg; ++ch) {
-      float* plane = xpad + ch * hp * wp;
-      std::fill(plane, plane + geo.ph * wp, 0.0f);
-      for (int64_t iy = 0; iy < geo.in_h; ++iy) {
-        float* row = plane + (geo.ph + iy) * wp;
-        std::fill(row, row + geo.pw, 0.0f);
-        std::copy(xg + (ch * geo.in_h + iy) * geo.in_w, xg + (ch * geo.in_h + iy + 1) * geo.in_w,
-                  row + geo.pw);
-        std::fill(row + geo.pw + geo.in_w, row + wp, 0.0f);
-      }
-      std::fill(plane + (geo.ph + geo.in_h) * wp, plane + hp * wp, 0.0f);
-    }
-    std::fill(xpad + cg * hp * wp, xpad + xpad_size, 0.0f);
+    for (int64_t ch = 0; ch < cg; ++ch)
+      for (int64_t py = 0; py < geo.sh; ++py)
+        for (int64_t px = 0; px < geo.sw; ++px) {
+          float* plane = xq + (ch * phases + py * geo.sw + px) * phase_plane;
+          // Phase columns s with padded column s * sw + px inside the image: [s_lo, s_hi).
+          const int64_t s_lo =
+              std::min(wq, (std::max<int64_t>(geo.pw - px, 0) + geo.sw - 1) / geo.sw);
+          const int64_t s_hi =
+              std::clamp<int64_t>((geo.pw + geo.in_w - px + geo.sw - 1) / geo.sw, s_lo, wq);
+          for (int64_t r = 0; r < hq; ++r) {
+            float* row = plane + r * wq;
+            const int64_t iy = r * geo.sh + py - geo.ph;
+            if (iy < 0 || iy >= geo.in_h) {
+              std::fill(row, row + wq, 0.0f);
+              continue;
+            }
+            const float* src = xg + (ch * geo.in_h + iy) * geo.in_w + (s_lo * geo.sw + px - geo.pw);
+            std::fill(row, row + s_lo, 0.0f);
+            if (geo.sw == 1)
+              std::copy(src, src + (s_hi - s_lo), row + s_lo);
+            else
+              for (int64_t s2 = s_lo; s2 < s_hi; ++s2) row[s2] = src[(s2 - s_lo) * geo.sw];
+            std::fill(row + s_hi, row + wq, 0.0f);
+          }
+        }
+    std::fill(xq + cg * phases * phase_plane, xq + xq_size, 0.0f);
     GemmEpilogue e = epi;
     e.row_bias = has_bias_ ? bias_.data() + grp * mg : nullptr;
     if (sum) {
@@ -399,23 +407,21 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
       for (int64_t m = 0; m < mg; ++m)
         for (int64_t oy = 0; oy < geo.out_h; ++oy) {
           const float* from = sg + m * out_plane + oy * geo.out_w;
-          std::copy(from, from + geo.out_w, c + m * grid + oy * wp);
+          std::copy(from, from + geo.out_w, c + m * grid + oy * wq);
         }
       e.beta = 1.0f;  // junk columns may hold anything; they are dropped
     }
-    ShiftedSource src{xpad, offsets.data()};
-    BPanelSource bs{&PackShifted, &src};
-    Sgemm(mg, grid, cg * taps, GemmOperand::Packed(packed_[grp]), GemmOperand::Source(bs), c, grid,
-          e, gemm_threads);
+    Sgemm(mg, grid, cg * taps, GemmOperand::Packed(packed_[grp]),
+          GemmOperand::Rows(xq, offsets.data()), c, grid, e, gemm_threads);
     for (int64_t m = 0; m < mg; ++m)
       for (int64_t oy = 0; oy < geo.out_h; ++oy) {
-        const float* from = c + m * grid + oy * wp;
+        const float* from = c + m * grid + oy * wq;
         std::copy(from, from + geo.out_w, yg + m * out_plane + oy * geo.out_w);
       }
   };
   auto item = [&](int64_t i, int gemm_threads) {
-    if (shifted)
-      one_shifted(i / group_, i % group_, gemm_threads);
+    if (phased)
+      one_phased(i / group_, i % group_, gemm_threads);
     else
       one(i / group_, i % group_, gemm_threads);
   };

@@ -270,6 +270,30 @@ TEST(ConvF32, ShiftedLargePlanes) {
   }
 }
 
+// One image per GEMM with a real kernel runs on the stride-phase planes of a padded copy of
+// the input (B rows read in place on AVX-512): strides 1-3 (phases), dilation, asymmetric
+// pads, rectangular kernels, the ResNet-18 stem, single images of small planes.
+TEST(ConvF32, PhasePlanes) {
+  std::mt19937 rng(19);
+  for (Isa isa : SupportedIsas()) {
+    for (int threads : {1, 2}) {
+      CheckConv(Make(1, 3, 16, 1, {40, 38}, {7, 7}, {2, 2}, {1, 1}, {3, 3}, {3, 3}), isa, rng,
+                Activation::Relu(), threads);
+      CheckConv(Make(2, 5, 9, 1, {35, 36}, {3, 3}, {2, 2}, {1, 1}, {1, 0}, {0, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(1, 4, 6, 2, {34, 41}, {3, 2}, {3, 2}, {2, 3}, {2, 1}, {0, 2}), isa, rng,
+                Activation::Clip(-0.5f, 0.5f), threads, false);
+      CheckConv(Make(1, 6, 7, 1, {36, 36}, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}), isa, rng, {},
+                threads);
+      CheckConv(Make(1, 32, 40, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                Activation::Relu(), threads);
+      CheckConv(Make(1, 8, 12, 1, {14, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(1, 3, 4, 1, {1501}, {5}, {3}, {2}, {2}, {1}), isa, rng, {}, threads);
+    }
+  }
+}
+
 TEST(ConvF32, FusedResidual) {
   std::mt19937 rng(17);
   for (Isa isa : SupportedIsas()) {

@@ -46,6 +46,7 @@ struct KernelInfo {
   GemmBlocking blocking;
   int64_t nc;
   detail::GemmMicroKernel kernel;
+  detail::GemmRowsMicroKernel rows_kernel = nullptr;  // null: Rows operands are packed
 };
 
 KernelInfo InfoFor(Isa isa) {
@@ -53,7 +54,8 @@ KernelInfo InfoFor(Isa isa) {
     case Isa::kAvx512:
       return {{detail::kAvx512Mr, detail::kAvx512Nr, 256, 144},
               2048,
-              &detail::SgemmMicroKernel8x32__avx512};
+              &detail::SgemmMicroKernel8x32__avx512,
+              &detail::SgemmRowsMicroKernel8x32__avx512};
     case Isa::kAvx2:
       return {
           {detail::kAvx2Mr, detail::kAvx2Nr, 256, 144}, 2048, &detail::SgemmMicroKernel6x16__avx2};
@@ -130,10 +132,62 @@ void PackBPanel(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kc,
 
 void PackBFromOperand(const GemmOperand& b, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr,
                       float* dst) {
-  if (b.source != nullptr)
+  if (b.source != nullptr) {
     b.source->pack(b.source->ctx, k0, kc, j0, n, nr, dst);
-  else
+  } else if (b.row_offsets != nullptr) {
+    for (int64_t k = 0; k < kc; ++k) {
+      float* out = dst + k * nr;
+      std::memcpy(out, b.data + b.row_offsets[k0 + k] + j0, sizeof(float) * n);
+      for (int q = static_cast<int>(n); q < nr; ++q) out[q] = 0.0f;
+    }
+  } else
     PackBPanel(b.data, b.ld, b.trans, k0, kc, j0, n, nr, dst);
+}
+
+// SgemmBlock for a Rows B on an ISA with a rows microkernel: B is never packed; the tiles read
+// its rows in place (from L1 / L2: a tile's rows are short shifted runs of the same input rows).
+void SgemmBlockRows(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                    int64_t K, const GemmOperand& a, const GemmOperand& b, float* c, int64_t ldc,
+                    const GemmEpilogue& epi) {
+  const int mr = info.blocking.mr, nr = info.blocking.nr;
+  const int64_t KC = info.blocking.kc, MC = info.blocking.mc;
+  thread_local ScratchBuffer a_buf;
+  for (int64_t pc = 0; pc < K; pc += KC) {
+    const int64_t kc = std::min(KC, K - pc);
+    const bool first = pc == 0, last = pc + kc == K;
+    TileEpilogue ep;
+    ep.alpha = epi.alpha;
+    ep.beta = first ? epi.beta : 1.0f;
+    ep.clamp = last && epi.activation.enabled();
+    ep.lo = epi.activation.lo;
+    ep.hi = epi.activation.hi;
+    const int64_t* offsets = b.row_offsets + pc;
+    for (int64_t ic = m0; ic < m1; ic += MC) {
+      const int64_t mc = std::min(MC, m1 - ic);
+      const int64_t m_panels = (mc + mr - 1) / mr;
+      float* apack = nullptr;
+      if (a.packed == nullptr) {
+        apack = a_buf.Get(m_panels * mr * kc);
+        for (int64_t p = 0; p < m_panels; ++p) {
+          const int64_t i0 = ic + p * mr;
+          PackAPanel(a.data, a.ld, a.trans, i0, std::min<int64_t>(mr, m1 - i0), pc, kc, mr,
+                     apack + p * mr * kc);
+        }
+      }
+      // B panel (kc rows of one NR-column strip) in L1 across the A panels of the M block.
+      for (int64_t j0 = n0; j0 < n1; j0 += nr) {
+        const int n = static_cast<int>(std::min<int64_t>(nr, n1 - j0));
+        ep.col_bias = last && epi.col_bias ? epi.col_bias + j0 : nullptr;
+        for (int64_t ip = 0; ip < m_panels; ++ip) {
+          const int64_t i0 = ic + ip * mr;
+          const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
+          const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
+          ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
+          info.rows_kernel(kc, ap, b.data + j0, offsets, c + i0 * ldc + j0, ldc, m, n, ep);
+        }
+      }
+    }
+  }
 }
 
 // Computes the block rows [m0, m1) x cols [n0, n1) of C on the calling thread.
@@ -141,6 +195,10 @@ void PackBFromOperand(const GemmOperand& b, int64_t k0, int64_t kc, int64_t j0, 
 void SgemmBlock(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,
                 const GemmOperand& a, const GemmOperand& b, float* c, int64_t ldc,
                 const GemmEpilogue& epi) {
+  if (b.row_offsets != nullptr && info.rows_kernel != nullptr) {
+    SgemmBlockRows(info, m0, m1, n0, n1, K, a, b, c, ldc, epi);
+    return;
+  }
   const int mr = info.blocking.mr, nr = info.blocking.nr;
   const int64_t KC = info.blocking.kc, MC = info.blocking.mc, NC = info.nc;
   thread_local ScratchBuffer a_buf, b_buf;
@@ -298,6 +356,8 @@ const float* PackedMatrix::panel(int64_t k0, int64_t p) const {
 void Sgemm(int64_t M, int64_t N, int64_t K, const GemmOperand& a, const GemmOperand& b, float* c,
            int64_t ldc, const GemmEpilogue& epi, int threads) {
   if (M <= 0 || N <= 0) return;
+  if (a.row_offsets != nullptr || a.source != nullptr)
+    throw Error("Sgemm: row-offset and panel-source operands are for B only");
   Isa isa = ActiveIsa();
   if (a.packed != nullptr) {
     if (a.packed->role() != PackedMatrix::Role::kA || a.packed->rows() != M ||

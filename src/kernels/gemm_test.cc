@@ -209,6 +209,57 @@ TEST(Sgemm, SmallKRowPanelOrder) {
   }
 }
 
+// B given as rows at offsets (read in place by the AVX-512 microkernel, packed elsewhere): the
+// rows are scattered, in reverse order, through a buffer that ends exactly after the last
+// needed float of the last row (reads past column N would leave the allocation, which ASan
+// and the masked loads' contract check). Tile edges, K blocks, threads and epilogues vary.
+TEST(Sgemm, RowOffsetOperand) {
+  std::mt19937 rng(6);
+  for (Isa isa : SupportedIsas()) {
+    IsaGuard guard(isa);
+    const GemmBlocking blk = GemmBlockingFor(isa);
+    for (int64_t m : {int64_t{1}, int64_t{9}, blk.mc + 3})
+      for (int64_t n : {1, 15, 16, 17, 32, 33, 100})
+        for (int64_t k : {int64_t{1}, int64_t{7}, blk.kc + 5}) {
+          SCOPED_TRACE(std::string(IsaName(isa)) + " M=" + std::to_string(m) +
+                       " N=" + std::to_string(n) + " K=" + std::to_string(k));
+          const auto a = Random(m * k, rng), b = Random(k * n, rng), rb = Random(m, rng);
+          const auto c0 = Random(m * n, rng);
+          const bool accumulate = n % 2 == 1;
+          // Row r of B at offset (k - 1 - r) * (n + 3) + 2: gaps between rows, last row last.
+          const int64_t stride = n + 3;
+          std::vector<float> buf((k - 1) * stride + 2 + n, NAN);
+          std::vector<int64_t> offsets(k);
+          for (int64_t r = 0; r < k; ++r) {
+            offsets[r] = (k - 1 - r) * stride + 2;
+            std::copy(b.begin() + r * n, b.begin() + (r + 1) * n, buf.begin() + offsets[r]);
+          }
+          std::vector<float> want(m * n);
+          ref::Gemm(false, false, m, n, k, 1.0f, a.data(), b.data(), accumulate ? 1.0f : 0.0f,
+                    accumulate ? c0.data() : nullptr, m, n, want.data());
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j)
+              want[i * n + j] = std::max(want[i * n + j] + rb[i], 0.0f);
+          const PackedMatrix pa = PackedMatrix::PackA(m, k, a.data(), k, false, isa);
+          std::vector<float> got = accumulate ? c0 : std::vector<float>(m * n, NAN);
+          GemmEpilogue epi;
+          epi.beta = accumulate ? 1.0f : 0.0f;
+          epi.row_bias = rb.data();
+          epi.activation = Activation::Relu();
+          Sgemm(m, n, k, m == 9 ? GemmOperand::Plain(a.data(), k) : GemmOperand::Packed(pa),
+                GemmOperand::Rows(buf.data(), offsets.data()), got.data(), n, epi, m > 9 ? 2 : 1);
+          const double tol = 2.4e-7 * (k + 8) + 1e-6;
+          int bad = 0;
+          for (int64_t i = 0; i < m * n && bad < 5; ++i)
+            if (!(std::fabs(got[i] - want[i]) <= tol)) {
+              ADD_FAILURE() << "at (" << i / n << ", " << i % n << "): got " << got[i] << ", want "
+                            << want[i];
+              ++bad;
+            }
+        }
+  }
+}
+
 TEST(Sgemm, ZeroK) {
   // K = 0: C = beta * C + bias.
   std::vector<float> c = {1, 2, 3, 4};

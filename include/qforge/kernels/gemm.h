@@ -70,19 +70,30 @@ struct BPanelSource {
 };
 
 // One GEMM operand: a plain row-major matrix (optionally transposed), a PackedMatrix, or
-// (B only) a BPanelSource.
+// (B only) a BPanelSource, or (B only) rows at offsets: op(B)[k][j] = data[row_offsets[k] + j]
+// (row_offsets has K entries; data[row_offsets[k] + j] must be readable for every j < N). Rows
+// are read in place by the AVX-512 microkernel (no packing: convolution inputs whose im2col
+// rows are shifted runs of one padded input) and packed like a plain B on other ISAs.
 struct GemmOperand {
   const float* data = nullptr;
   int64_t ld = 0;
   bool trans = false;
   const PackedMatrix* packed = nullptr;
   const BPanelSource* source = nullptr;
+  const int64_t* row_offsets = nullptr;
 
   static GemmOperand Plain(const float* data, int64_t ld, bool trans = false) {
-    return {data, ld, trans, nullptr, nullptr};
+    return {data, ld, trans, nullptr, nullptr, nullptr};
   }
-  static GemmOperand Packed(const PackedMatrix& p) { return {nullptr, 0, false, &p, nullptr}; }
-  static GemmOperand Source(const BPanelSource& s) { return {nullptr, 0, false, nullptr, &s}; }
+  static GemmOperand Packed(const PackedMatrix& p) {
+    return {nullptr, 0, false, &p, nullptr, nullptr};
+  }
+  static GemmOperand Source(const BPanelSource& s) {
+    return {nullptr, 0, false, nullptr, &s, nullptr};
+  }
+  static GemmOperand Rows(const float* data, const int64_t* row_offsets) {
+    return {data, 0, false, nullptr, nullptr, row_offsets};
+  }
 };
 
 struct GemmEpilogue {

@@ -1,4 +1,5 @@
-// fp32 GEMM microkernel, 8 x 32 tile, AVX-512F (compiled with AVX-512 flags only).
+// fp32 GEMM microkernels, 8 x 32 tile, AVX-512F (compiled with AVX-512 flags only): B from a
+// packed panel, or B rows read in place (convolution inputs, no packing).
 // GCC 12 warns falsely about _mm512_setzero_ps / set1 internals (-Wmaybe-uninitialized).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -9,38 +10,18 @@ namespace qforge::kernels::detail {
 
 namespace {
 
+constexpr int MR = kAvx512Mr, NR = kAvx512Nr;
+
 inline __mmask16 FirstLanes(int n) {
   if (n <= 0) return 0;
   if (n >= 16) return 0xFFFF;
   return static_cast<__mmask16>((1u << n) - 1u);
 }
 
-// NV: number of 16-wide column vectors computed (1 when the tile has <= 16 valid columns).
+// Applies the epilogue to the accumulator tile and stores its top-left m x n to c.
 template <int NV>
-inline void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
-                 const TileEpilogue& ep) {
-  constexpr int MR = kAvx512Mr, NR = kAvx512Nr;
-  __m512 acc[MR][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[NV];
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-    }
-    a += MR;
-    b += NR;
-  }
-
+inline void StoreTile(__m512 (&acc)[MR][NV], float* c, int64_t ldc, int m, int n,
+                      const TileEpilogue& ep) {
   const __m512 alpha = _mm512_set1_ps(ep.alpha);
   const __m512 beta = _mm512_set1_ps(ep.beta);
   const __m512 lo = _mm512_set1_ps(ep.lo), hi = _mm512_set1_ps(ep.hi);
@@ -64,6 +45,64 @@ inline void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t l
   }
 }
 
+// NV: number of 16-wide column vectors computed (1 when the tile has <= 16 valid columns).
+template <int NV>
+inline void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                 const TileEpilogue& ep) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+  StoreTile<NV>(acc, c, ldc, m, n, ep);
+}
+
+// B row k is b + off[k]; kFull: all NV * 16 columns are readable (plain loads), else masked
+// loads of the first n columns (the others read as zero and are never stored).
+template <int NV, bool kFull>
+inline void TileRows(int64_t kc, const float* a, const float* b, const int64_t* off, float* c,
+                     int64_t ldc, int m, int n, const TileEpilogue& ep) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) mask[v] = FirstLanes(n - 16 * v);
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + off[k];
+    __m512 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      bv[v] = kFull ? _mm512_loadu_ps(bk + 16 * v) : _mm512_maskz_loadu_ps(mask[v], bk + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += MR;
+  }
+  StoreTile<NV>(acc, c, ldc, m, n, ep);
+}
+
 }  // namespace
 
 void SgemmMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
@@ -72,6 +111,19 @@ void SgemmMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b, fl
     Tile<1>(kc, a, b, c, ldc, m, n, ep);
   else
     Tile<2>(kc, a, b, c, ldc, m, n, ep);
+}
+
+void SgemmRowsMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b,
+                                      const int64_t* b_offsets, float* c, int64_t ldc, int m, int n,
+                                      const TileEpilogue& ep) {
+  if (n == NR)
+    TileRows<2, true>(kc, a, b, b_offsets, c, ldc, m, n, ep);
+  else if (n > 16)
+    TileRows<2, false>(kc, a, b, b_offsets, c, ldc, m, n, ep);
+  else if (n == 16)
+    TileRows<1, true>(kc, a, b, b_offsets, c, ldc, m, n, ep);
+  else
+    TileRows<1, false>(kc, a, b, b_offsets, c, ldc, m, n, ep);
 }
 
 }  // namespace qforge::kernels::detail

@@ -34,4 +34,14 @@ inline constexpr int kAvx512Mr = 8, kAvx512Nr = 32;
 void SgemmMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                   int m, int n, const TileEpilogue& ep);
 
+// The same 8 x 32 tile with B read in place instead of from a packed panel: row k of the tile's
+// B is the NR floats at b + b_offsets[k] (columns >= n are never read, so b only needs n readable
+// floats per row). Used for convolution inputs whose im2col rows are plain shifted runs.
+using GemmRowsMicroKernel = void (*)(int64_t kc, const float* a, const float* b,
+                                     const int64_t* b_offsets, float* c, int64_t ldc, int m, int n,
+                                     const TileEpilogue& ep);
+void SgemmRowsMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b,
+                                      const int64_t* b_offsets, float* c, int64_t ldc, int m, int n,
+                                      const TileEpilogue& ep);
+
 }  // namespace qforge::kernels::detail
