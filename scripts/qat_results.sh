@@ -23,32 +23,33 @@ QFORGE=${QFORGE:-build/src/cli/qforge}
 OUT=${OUT:-/tmp/qat_runs}
 THREADS=${THREADS:-1}
 
-# NAME  MODEL  ESTIMATOR  BITS_W  DISTILL(0/1)  EPOCHS  IMAGES_PER_EPOCH  LR
+# NAME  MODEL  ESTIMATOR  BITS_W  DISTILL(0/1)  EPOCHS  IMAGES_PER_EPOCH  LR  OPTIMIZER
 # Every run: batch 64, 1000 minmax calibration images (seed 1), activations 8 bit, AdamW with
-# cosine decay, no weight decay, observers frozen at the calibrated ranges; the images of an
+# cosine decay (sgd: momentum 0.9), no weight decay, observers frozen at the calibrated ranges; the images of an
 # epoch are the first IMAGES_PER_EPOCH of a fresh shuffle of all 60 000 training images (a
 # subset, because CPU time was scarce; accuracy is always on all 10 000 test images).
 # Learning rates: W8 3e-5 (about 1% of the rate the fp32 models were trained with, 3e-3 / 4e-3:
 # a short fine-tune that stays near the calibrated starting point); W4 3e-4 (more to recover).
 # Runs are listed in the order they matter (a partial table is still useful).
 CONFIGS=$(cat <<'EOF'
-cnn_w8_ste_distill   models/fmnist_cnn.onnx          ste  8 1 1 12800 3e-5
-cnn_w8_ste           models/fmnist_cnn.onnx          ste  8 0 1 12800 3e-5
-cnn_w4_ste           models/fmnist_cnn.onnx          ste  4 0 1 12800 3e-4
-cnn_w8_lsq_distill   models/fmnist_cnn.onnx          lsq  8 1 1 12800 3e-5
-cnn_w8_soft_distill  models/fmnist_cnn.onnx          soft 8 1 1 12800 3e-5
-cnn_w4_lsq           models/fmnist_cnn.onnx          lsq  4 0 1 12800 3e-4
-cnn_w4_soft          models/fmnist_cnn.onnx          soft 4 0 1 12800 3e-4
-cnn_w4_ste_distill   models/fmnist_cnn.onnx          ste  4 1 1 12800 3e-4
-cnn_w8_lsq           models/fmnist_cnn.onnx          lsq  8 0 1 12800 3e-5
-cnn_w8_soft          models/fmnist_cnn.onnx          soft 8 0 1 12800 3e-5
-mbv2_w8_ste          models/fmnist_mobilenetv2.onnx  ste  8 0 1 3200  3e-5
-mbv2_w8_ste_distill  models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  3e-5
-mbv2_w4_ste          models/fmnist_mobilenetv2.onnx  ste  4 0 1 3200  3e-4
-mbv2_w8_lsq          models/fmnist_mobilenetv2.onnx  lsq  8 0 1 3200  3e-5
-mbv2_w8_soft         models/fmnist_mobilenetv2.onnx  soft 8 0 1 3200  3e-5
-mbv2_w4_lsq          models/fmnist_mobilenetv2.onnx  lsq  4 0 1 3200  3e-4
-mbv2_w4_soft         models/fmnist_mobilenetv2.onnx  soft 4 0 1 3200  3e-4
+cnn_w8_ste_distill   models/fmnist_cnn.onnx          ste  8 1 1 12800 3e-5  adamw
+cnn_w8_ste           models/fmnist_cnn.onnx          ste  8 0 1 12800 3e-5  adamw
+cnn_w4_ste           models/fmnist_cnn.onnx          ste  4 0 1 12800 3e-4  adamw
+cnn_w8_lsq_distill   models/fmnist_cnn.onnx          lsq  8 1 1 12800 3e-5  adamw
+cnn_w8_soft_distill  models/fmnist_cnn.onnx          soft 8 1 1 12800 3e-5  adamw
+cnn_w4_lsq           models/fmnist_cnn.onnx          lsq  4 0 1 12800 3e-4  adamw
+cnn_w4_soft          models/fmnist_cnn.onnx          soft 4 0 1 12800 3e-4  adamw
+cnn_w4_ste_distill   models/fmnist_cnn.onnx          ste  4 1 1 12800 3e-4  adamw
+cnn_w8_lsq           models/fmnist_cnn.onnx          lsq  8 0 1 12800 3e-5  adamw
+cnn_w8_soft          models/fmnist_cnn.onnx          soft 8 0 1 12800 3e-5  adamw
+cnn_w8_ste_sgd       models/fmnist_cnn.onnx          ste  8 0 1 12800 1e-3  sgd
+mbv2_w8_ste          models/fmnist_mobilenetv2.onnx  ste  8 0 1 3200  3e-5  adamw
+mbv2_w8_ste_distill  models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  3e-5  adamw
+mbv2_w4_ste          models/fmnist_mobilenetv2.onnx  ste  4 0 1 3200  3e-4  adamw
+mbv2_w8_lsq          models/fmnist_mobilenetv2.onnx  lsq  8 0 1 3200  3e-5  adamw
+mbv2_w8_soft         models/fmnist_mobilenetv2.onnx  soft 8 0 1 3200  3e-5  adamw
+mbv2_w4_lsq          models/fmnist_mobilenetv2.onnx  lsq  4 0 1 3200  3e-4  adamw
+mbv2_w4_soft         models/fmnist_mobilenetv2.onnx  soft 4 0 1 3200  3e-4  adamw
 EOF
 )
 
@@ -58,9 +59,9 @@ run_one() {
   local line
   line=$(config_line "$1")
   [[ -n "$line" ]] || { echo "qat_results.sh: unknown configuration '$1'" >&2; exit 2; }
-  read -r name model est bits distill epochs limit lr <<<"$line"
+  read -r name model est bits distill epochs limit lr opt <<<"$line"
   local cmd=("$QFORGE" qat "$model" --data fashion-mnist --epochs "$epochs" --limit "$limit"
-    --estimator "$est" --bits-w "$bits" --bits-a 8 --lr "$lr" --threads "$THREADS"
+    --estimator "$est" --bits-w "$bits" --bits-a 8 --optimizer "$opt" --lr "$lr" --threads "$THREADS"
     -o "$OUT/$name.qf" --json "$OUT/$name.json")
   [[ "$distill" == 1 ]] && cmd+=(--distill)
   echo "${cmd[*]}" >"$OUT/$name.cmd"
@@ -77,9 +78,9 @@ table() {
   [[ ${#files[@]} -gt 0 ]] || { echo "qat_results.sh: no runs in $OUT" >&2; exit 1; }
   jq -s '.' "${files[@]}" >"$OUT/results.json"
   {
-    echo "| model | bits | estimator | loss | epochs x images | steps | threads | train s | total s | fp32 % | static PTQ % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
-    echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    jq -r '.[] | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if .distill then "distill (no labels)" else "labels" end) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
+    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | threads | train s | total s | fp32 % | static PTQ % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
+    echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r '.[] | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if .distill then "distill (no labels)" else "labels" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
       "$OUT/results.json"
   } >"$OUT/results.md"
   cat "$OUT/results.md"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -214,8 +215,8 @@ ir::Graph OneFakeQuant(const std::string& estimator, Tensor scale, Tensor zero, 
 }
 
 // TrainQat updates with the training module's AdamW in two parameter groups: after the first step
-// (cosine factor 1, bias-corrected m / sqrt(v) = sign(g) for |g| >> epsilon) every weight with a
-// gradient moves by lr after its decoupled decay, every lsq scale by lr_quant with no decay.
+// (cosine factor 1, bias-corrected m / sqrt(v) = sign(g) for |g| >> epsilon) weights move by at
+// most lr after their decoupled decay, lsq scales by at most lr_quant with no decay.
 TEST(Qat, TrainQatFirstStepIsAdamWWithParameterGroups) {
   QatOptions qo;
   qo.estimator = Estimator::kLsq;
@@ -228,35 +229,45 @@ TEST(Qat, TrainQatFirstStepIsAdamWWithParameterGroups) {
   QatTrainOptions to;
   to.batch = 8;
   to.lr = 1e-3;
-  to.lr_quant = 1e-2;
+  to.lr_quant = 1e-4;
   to.weight_decay = 0.5;
   to.threads = 1;
   const QatTrainResult r = TrainQat(m, Cnn().fp32, train, to);
   EXPECT_EQ(r.steps, 1);
   EXPECT_TRUE(std::isfinite(r.final_loss));
 
-  // Share of elements of `name` whose change from `decayed` old value is `expected` in size.
+  // An AdamW first step moves each element by lr * |g| / (|g| + eps) <= lr after the decoupled
+  // decay p *= 1 - lr * wd: returns the largest |change| / lr and the share of elements that
+  // moved by lr (|g| >> eps; elements without gradient, e.g. behind a dead ReLU, stay).
   auto moved = [&](const std::string& name, double lr, double wd) {
     const Tensor& p0 = before.graph.initializers.at(name);
     const Tensor& p1 = m.graph.initializers.at(name);
-    int64_t ok = 0;
+    double max_ratio = 0;
+    int64_t full = 0;
     for (int64_t i = 0; i < p0.numel(); ++i) {
       const double decayed = p0.data<float>()[i] * (1.0 - lr * wd);
-      ok += std::abs(std::abs(p1.data<float>()[i] - decayed) - lr) < 0.02 * lr;
+      const double ratio = std::abs(p1.data<float>()[i] - decayed) / lr;
+      max_ratio = std::max(max_ratio, ratio);
+      full += std::abs(ratio - 1.0) < 0.02;
     }
-    return double(ok) / double(p0.numel());
+    return std::pair<double, double>(max_ratio, double(full) / double(p0.numel()));
   };
-  int checked_weights = 0, checked_scales = 0;
+  int checked_weights = 0, checked_scales = 0, full_scales = 0;
   for (const std::string& w : m.weights) {
     if (before.graph.initializers.at(w).rank() < 2) continue;  // biases are snapped afterwards
-    EXPECT_GT(moved(w, 1e-3, 0.5), 0.9) << w;
+    const auto [max_ratio, full] = moved(w, 1e-3, 0.5);
+    EXPECT_LT(max_ratio, 1.02) << w;
+    EXPECT_GT(full, 0.2) << w;
     ++checked_weights;
   }
   for (const FakeQuantSite& site : m.sites) {
     if (!site.train_scale || site.kind != FakeQuantSite::Kind::kActivation) continue;
-    EXPECT_EQ(moved(site.scale, 1e-2, 0.0), 1.0) << site.scale;
+    const auto [max_ratio, full] = moved(site.scale, 1e-4, 0.0);
+    EXPECT_LT(max_ratio, 1.02) << site.scale;  // lr_quant, not the weights' lr (10x)
+    full_scales += full == 1.0;
     ++checked_scales;
   }
+  EXPECT_GT(full_scales, 0);
   EXPECT_GT(checked_weights, 0);
   EXPECT_GT(checked_scales, 0);
 }
