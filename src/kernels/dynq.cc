@@ -32,6 +32,20 @@ bool UseAvx2(Isa isa) { return isa != Isa::kScalar && IsaSupported(Isa::kAvx2); 
 
 }  // namespace
 
+bool FiniteMinMax(const float* x, int64_t n, float* lo, float* hi, Isa isa) {
+  if (n < 1 || !x) Fail("FiniteMinMax", "needs at least one element");
+  if (UseAvx2(isa)) return detail::RowRange__avx2(x, n, lo, hi);
+  float l = x[0], h = x[0];
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return false;
+    l = std::min(l, x[i]);
+    h = std::max(h, x[i]);
+  }
+  *lo = l;
+  *hi = h;
+  return true;
+}
+
 void DynamicQuantizeRows(int64_t M, int64_t K, const float* x, int64_t ldx, IntFormat fmt,
                          RangeOptions opt, void* q, int64_t ldq, QuantParams* params, Isa isa) {
   constexpr const char* kFn = "DynamicQuantizeRows";

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/ref/weight_only_ref.h"
+#include "kernels/x86/int4_vnni.h"
 #include "kernels/x86/weight_only_ukernel.h"
 #include "qforge/numerics/float_formats.h"
 #include "qforge/numerics/quant_params.h"
@@ -149,6 +150,10 @@ void Int8WeightGemm(int64_t M, const float* x, int64_t ldx, const Int8Weights& w
       for (int64_t k = g * w.group_size; k < (g + 1) * w.group_size; ++k) s += xq[m * K + k];
       xsum[m * G + g] = s;
     }
+  }
+  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512) && detail::Int4VnniSupported()) {
+    detail::Int8WeightGemm__avx512vnni(M, xq.data(), K, sx.data(), w, bias, y, ldy);
+    return;
   }
   detail::Int8WeightGemm__avx2(M, xq.data(), K, sx.data(), xsum.data(), w, bias, y, ldy);
 }

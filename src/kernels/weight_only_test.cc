@@ -42,10 +42,17 @@ void Check(int64_t M, int64_t N, int64_t K, int64_t gs, bool symmetric, bool fp1
   std::vector<float> xs(static_cast<size_t>(M * ldx), 7.0f);
   for (int64_t m = 0; m < M; ++m)
     std::memcpy(xs.data() + m * ldx, x.data() + m * K, static_cast<size_t>(K) * sizeof(float));
-  std::vector<float> y(static_cast<size_t>(M * ldy), -1.0f), yr = y;
-  Int8WeightGemm(M, xs.data(), ldx, q, bias ? b.data() : nullptr, y.data(), ldy, Isa::kAvx2);
+  std::vector<float> yr(static_cast<size_t>(M * ldy), -1.0f);
   ref::Int8WeightGemm(M, xs.data(), ldx, q, bias ? b.data() : nullptr, yr.data(), ldy);
-  ASSERT_EQ(0, std::memcmp(y.data(), yr.data(), y.size() * sizeof(float)));
+  // The AVX2 kernel, and the AVX-512 VNNI one where the CPU has it (kAvx512 falls back to AVX2
+  // without VNNI: still a valid check).
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (!IsaSupported(isa)) continue;
+    SCOPED_TRACE(std::string(IsaName(isa)));
+    std::vector<float> y(static_cast<size_t>(M * ldy), -1.0f);
+    Int8WeightGemm(M, xs.data(), ldx, q, bias ? b.data() : nullptr, y.data(), ldy, isa);
+    ASSERT_EQ(0, std::memcmp(y.data(), yr.data(), y.size() * sizeof(float)));
+  }
 }
 
 TEST(Int8WeightGemm, Avx2MatchesReferenceBitForBit) {
@@ -61,6 +68,10 @@ TEST(Int8WeightGemm, Avx2MatchesReferenceBitForBit) {
     }
   }
   Check(5, 24, 4096, 128, true, true, true, rng);
+  // Several full 8-row tiles of the VNNI kernel plus a row tail.
+  Check(19, 33, 96, 32, false, true, true, rng);
+  Check(64, 40, 256, 64, true, false, false, rng);
+  Check(16, 17, 256, 128, false, false, true, rng, /*extreme=*/true);
   Check(2, 17, 4096 + 32, 32, false, false, true, rng);
   for (int64_t gs : {32, 64, 128}) {
     Check(3, 11, 256, gs, false, false, true, rng, /*extreme=*/true);

@@ -38,6 +38,10 @@ void DynamicQuantizeRows(int64_t M, int64_t K, const float* x, int64_t ldx, nume
                          numerics::RangeOptions opt, void* q, int64_t ldq,
                          numerics::QuantParams* params, Isa isa = ActiveIsa());
 
+// min / max of x[0..n) (n >= 1) into *lo / *hi, vectorized (AVX2 unless isa is kScalar);
+// false if any element is NaN or +-Inf (then *lo / *hi are meaningless). Exact (no rounding).
+bool FiniteMinMax(const float* x, int64_t n, float* lo, float* hi, Isa isa = ActiveIsa());
+
 // ---- 2. int8 GEMM, per-row activation / per-column weight scales, fp32 out ---------------------
 
 // y[m,n] = float(acc[m,n]) * (a_params[m].scale * w_scales[n])  [+ bias[n]]

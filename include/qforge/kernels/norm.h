@@ -32,4 +32,9 @@ void ChannelScaleShiftF32(int64_t n, int64_t c, int64_t s, const float* x, const
 void LayerNormRef(int64_t rows, int64_t cols, const float* x, const float* scale, const float* bias,
                   float epsilon, float* y, float* mean, float* inv_std_dev, int threads);
 
+// Fast path (AVX2, else the reference): statistics and normalization in float, rows in
+// parallel. Matches LayerNormRef within 1e-5 relative (tested). Same arguments.
+void LayerNormF32(int64_t rows, int64_t cols, const float* x, const float* scale, const float* bias,
+                  float epsilon, float* y, float* mean, float* inv_std_dev, int threads);
+
 }  // namespace qforge::kernels

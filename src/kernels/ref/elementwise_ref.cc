@@ -6,6 +6,8 @@
 #include <type_traits>
 
 #include "kernels/ref/kernel_util.h"
+#include "kernels/x86/vecmath_avx2.h"
+#include "qforge/kernels/isa.h"
 #include "qforge/kernels/elementwise.h"
 #include "qforge/kernels/transform.h"
 
@@ -188,7 +190,30 @@ bool UnarySupports(UnaryOp op, DType t) {
   }
 }
 
+namespace {
+
+// The vectorized fp32 loop for op, or null when op has none (or the CPU lacks AVX2). Erf /
+// Gelu / Exp are polynomial approximations within the bounds stated in x86/vecmath_avx2.h
+// (not bit-identical with std::erf / std::exp; tested against them).
+using F32Loop = void (*)(const float*, float*, int64_t);
+F32Loop FastF32Loop(UnaryOp op) {
+  if (ActiveIsa() == Isa::kScalar) return nullptr;
+  switch (op) {
+    case UnaryOp::kErf:
+      return detail::ErfF32__avx2;
+    case UnaryOp::kGelu:
+      return detail::GeluF32__avx2;
+    case UnaryOp::kExp:
+      return detail::ExpF32__avx2;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 void UnaryF32(UnaryOp op, const UnaryParams& p, const float* x, float* y, int64_t n) {
+  if (F32Loop f = FastF32Loop(op)) return f(x, y, n);
   WithUnaryFn<float>(op, p, [&](auto fn) {
     for (int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
   });
@@ -198,6 +223,14 @@ Tensor Unary(UnaryOp op, const UnaryParams& p, const Tensor& x) {
   CheckUnary(op, x.dtype());
   if (IsHalf(x.dtype())) return ViaF32(x, [&](const Tensor& x32) { return Unary(op, p, x32); });
   Tensor y = Tensor::Uninitialized(x.dtype(), x.shape());  // every element written below
+  if (x.dtype() == DType::kF32) {
+    if (F32Loop f = FastF32Loop(op)) {
+      const float* xs = x.data<float>();
+      float* ys = y.data<float>();
+      detail::ParallelChunks(x.numel(), [&](int64_t b, int64_t e) { f(xs + b, ys + b, e - b); });
+      return y;
+    }
+  }
   DispatchNumeric(x.dtype(), UnaryOpName(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xs = x.data<T>();

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "kernels/x86/vecmath_avx2.h"
+#include "qforge/kernels/isa.h"
 #include "qforge/kernels/norm.h"
 
 namespace qforge::kernels {
@@ -66,6 +68,20 @@ void LayerNormRef(int64_t rows, int64_t cols, const float* x, const float* scale
     }
     if (mean) mean[r] = static_cast<float>(mu);
     if (inv_std_dev) inv_std_dev[r] = static_cast<float>(inv_std);
+  }
+}
+
+void LayerNormF32(int64_t rows, int64_t cols, const float* x, const float* scale, const float* bias,
+                  float epsilon, float* y, float* mean, float* inv_std_dev, int threads) {
+  if (cols <= 0 || ActiveIsa() == Isa::kScalar)
+    return LayerNormRef(rows, cols, x, scale, bias, epsilon, y, mean, inv_std_dev, threads);
+  const int nt = rows > 1 && rows * cols > 16384 ? NumThreads(threads) : 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (int t = 0; t < nt; ++t) {
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    detail::LayerNormRowsF32__avx2(r1 - r0, cols, x + r0 * cols, scale, bias, epsilon,
+                                   y + r0 * cols, mean ? mean + r0 : nullptr,
+                                   inv_std_dev ? inv_std_dev + r0 : nullptr);
   }
 }
 

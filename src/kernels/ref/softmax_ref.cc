@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/x86/vecmath_avx2.h"
+#include "qforge/kernels/isa.h"
 #include "qforge/kernels/softmax.h"
 
 namespace qforge::kernels {
@@ -34,6 +36,16 @@ void SoftmaxF32(int64_t outer, int64_t axis, int64_t inner, const float* x, floa
                 int threads) {
   if (outer <= 0 || axis <= 0 || inner <= 0) return;
   const bool parallel = outer > 1 && outer * axis * inner > 4096;
+  if (inner == 1 && ActiveIsa() != Isa::kScalar) {
+    // Last-axis softmax: rows are contiguous; vectorized max / exp+sum / scale passes.
+    const int nt = parallel ? NumThreads(threads) : 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int t = 0; t < nt; ++t) {
+      const int64_t r0 = outer * t / nt, r1 = outer * (t + 1) / nt;
+      detail::SoftmaxRowsF32__avx2(r1 - r0, axis, x + r0 * axis, y + r0 * axis, log);
+    }
+    return;
+  }
 #pragma omp parallel num_threads(NumThreads(threads)) if (parallel)
   {
     std::vector<float> max_v(inner), sum(inner);

@@ -227,7 +227,7 @@ Tensor Transpose(const Tensor& x, std::span<const int64_t> perm) {
     out_shape[i] = x.shape()[perm[i]];
     strides[i] = in_strides[perm[i]];
   }
-  Tensor y(x.dtype(), out_shape);
+  Tensor y = Tensor::Uninitialized(x.dtype(), out_shape);  // StridedCopy writes every element
   StridedCopy(static_cast<const uint8_t*>(x.raw()), 0, out_shape, strides,
               static_cast<uint8_t*>(y.raw()), DTypeSize(x.dtype()));
   return y;

@@ -13,4 +13,10 @@ void Int8WeightGemm__avx2(int64_t M, const int16_t* xq, int64_t ldxq, const floa
                           const int32_t* xsum, const Int8Weights& w, const float* bias, float* y,
                           int64_t ldy);
 
+// The AVX-512 VNNI core (weight_only__avx512.cc): same contract and result (bit for bit), xq
+// rows of even length (K is a multiple of 32), no xsum needed (zero points are folded into the
+// packed weights). Needs AVX-512 F/BW and VNNI (detail::Int4VnniSupported()).
+void Int8WeightGemm__avx512vnni(int64_t M, const int16_t* xq, int64_t ldxq, const float* sx,
+                                const Int8Weights& w, const float* bias, float* y, int64_t ldy);
+
 }  // namespace qforge::kernels::detail
