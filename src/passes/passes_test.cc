@@ -309,13 +309,15 @@ TEST(Pipeline, ExecutionPipelineFoldsBatchNormThenFusesRelu) {
   ir::Graph g = ConvBnRelu("Conv");
   ir::Graph before = g;
   auto stats = RunExecutionPipeline(g);
-  ASSERT_EQ(stats.size(), 7u);
+  ASSERT_EQ(stats.size(), 9u);
   EXPECT_EQ(stats[3].pass, "fuse-dynamic-qlinear");
   EXPECT_EQ(stats[3].rewrites, 0);
   EXPECT_EQ(stats[4].pass, "fuse-residual-add");
   EXPECT_EQ(stats[5].pass, "fuse-activation");
   EXPECT_EQ(stats[5].rewrites, 1);
   EXPECT_EQ(stats[6].pass, "channels-last-int8");
+  EXPECT_EQ(stats[7].pass, "fuse-gelu");
+  EXPECT_EQ(stats[8].pass, "fuse-matmul-bias");
   ASSERT_EQ(g.nodes.size(), 1u);
   EXPECT_EQ(g.nodes[0].op_type, "FusedConv");
   ExpectSameOutputs(before, g, {{"x", Random({2, 3, 5, 5}, 4, -2, 2)}});

@@ -34,6 +34,8 @@ constexpr Step kExecutionSteps[] = {
     {"fuse-residual-add", FuseResidualAdd},
     {"fuse-activation", FuseActivation},
     {"channels-last-int8", ChannelsLastInt8},
+    {"fuse-gelu", FuseGelu},
+    {"fuse-matmul-bias", FuseMatMulBias},
 };
 
 }  // namespace

@@ -47,6 +47,15 @@ int FuseDynamicQLinear(ir::Graph& g);
 // the NCHW graph. For execution only (channels_last_int8.cc).
 int ChannelsLastInt8(ir::Graph& g);
 
+// Fuses PyTorch's exported exact GELU (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5) into
+// one ONNX Gelu node (fuse_gelu.cc). For execution only (Gelu is opset 20).
+int FuseGelu(ir::Graph& g);
+
+// Fuses MatMul(A, constant W [K, N]) + Add(constant bias [N]) [+ exact Gelu] into one
+// qforge::FusedMatMul (bias in the GEMM epilogue, GELU applied in cache). Run after FuseGelu.
+// For execution only (fuse_matmul_bias.cc).
+int FuseMatMulBias(ir::Graph& g);
+
 struct PassStat {
   std::string pass;
   int rewrites = 0;

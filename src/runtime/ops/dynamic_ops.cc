@@ -39,7 +39,13 @@ using numerics::QuantParams;
 QuantParams TensorParams(const ir::Node& n, const float* x, int64_t count) {
   float lo = 0.0f, hi = 0.0f;
   bool inf = false;
-  for (int64_t i = 0; i < count; ++i) {
+  float vlo, vhi;  // all finite (the usual case): the vectorized min / max, exact
+  const bool finite = count > 0 && kernels::FiniteMinMax(x, count, &vlo, &vhi);
+  if (finite) {
+    lo = std::min(lo, vlo);
+    hi = std::max(hi, vhi);
+  }
+  for (int64_t i = 0; !finite && i < count; ++i) {
     inf |= std::isinf(x[i]);
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);

@@ -9,6 +9,7 @@
 
 #include "qforge/kernels/conv.h"
 #include "qforge/kernels/gemm.h"
+#include "qforge/kernels/small_gemm.h"
 #include "runtime/op_kernel.h"
 
 namespace qforge::runtime {
@@ -507,11 +508,17 @@ class MatMulOp final : public OpKernel {
     const std::vector<int64_t> b_off = BatchOffsets(batch, bs, b_batch_rank, k * n);
     const int t = kernels::ResolveThreads(ctx.threads);
     const bool parallel_batches = t > 1 && batches >= t;
+    const bool small = kernels::SmallMatMulApplies(m, n, k);
 #pragma omp parallel for num_threads(t) schedule(static) if (parallel_batches)
-    for (int64_t i = 0; i < batches; ++i)
+    for (int64_t i = 0; i < batches; ++i) {
+      if (small) {  // attention-sized products: a direct kernel (kernels/small_gemm.h)
+        kernels::SmallMatMulF32(m, n, k, ad + a_off[i], k, bd + b_off[i], n, yd + i * m * n, n);
+        continue;
+      }
       kernels::Sgemm(m, n, k, GemmOperand::Plain(ad + a_off[i], k),
                      GemmOperand::Plain(bd + b_off[i], n), yd + i * m * n, n, {},
                      parallel_batches ? 1 : t);
+    }
     return {y};
   }
 

@@ -1,5 +1,5 @@
 // Neural-network ops with ONNX semantics: BatchNormalization, pooling, Softmax / LogSoftmax,
-// LayerNormalization, Resize and Pad. Each factory parses and validates the node's attributes
+// LayerNormalization, Resize and Pad, plus qforge::FusedMatMul (MatMul + bias [+ Gelu]). Each factory parses and validates the node's attributes
 // once; Run() checks shapes and calls the kernels in qforge/kernels/.
 #include <algorithm>
 #include <cmath>
@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "qforge/kernels/elementwise.h"
+#include "qforge/kernels/gemm.h"
 #include "qforge/kernels/norm.h"
 #include "qforge/kernels/pad.h"
 #include "qforge/kernels/pool.h"
@@ -392,11 +394,11 @@ class LayerNormOp final : public OpKernel {
     const std::vector<float> s = Broadcast(scale, norm_shape, "Scale");
     const std::vector<float> b =
         has_bias ? Broadcast(in[2], norm_shape, "B") : std::vector<float>();
-    Tensor y(DType::kF32, x.shape());
+    Tensor y = Tensor::Uninitialized(DType::kF32, x.shape());
     Shape stat_shape = x.shape();
     for (int64_t a = axis; a < x.rank(); ++a) stat_shape[a] = 1;
     Tensor mean(DType::kF32, stat_shape), inv_std(DType::kF32, stat_shape);
-    kernels::LayerNormRef(rows, cols, x.data<float>(), s.data(), has_bias ? b.data() : nullptr,
+    kernels::LayerNormF32(rows, cols, x.data<float>(), s.data(), has_bias ? b.data() : nullptr,
                           epsilon_, y.data<float>(), mean.data<float>(), inv_std.data<float>(),
                           ctx.threads);
     std::vector<Tensor> out{y, want_[1] ? mean : Tensor(), want_[2] ? inv_std : Tensor()};
@@ -719,7 +721,80 @@ class PadOp final : public OpKernel {
   float attr_value_ = 0.0f;
 };
 
+// ============================== qforge::FusedMatMul ==============================
+
+// Y = act(A W + bias): A [..., K] (rank >= 1), W [K, N], bias N values, act = identity or the
+// exact Gelu (attribute activation = "" | "Gelu"). Made by passes::FuseMatMulBias from MatMul +
+// Add [+ Gelu]; W and bias are normally constants (W prepacked once), but inputs work too.
+class FusedMatMulOp final : public OpKernel {
+ public:
+  explicit FusedMatMulOp(const OpInit& init) : desc_(init.node.Describe()) {
+    const ir::Node& n = init.node;
+    if (n.num_inputs() != 3) Fail(desc_, "expects 3 inputs (A, W, bias)");
+    RejectOutputsFrom(n, 1, "FusedMatMul has one output");
+    const std::string act = n.attr_string("activation", "");
+    if (act != "" && act != "Gelu")
+      Fail(desc_, "unsupported activation '" + act + "' (expected none or Gelu)");
+    gelu_ = act == "Gelu";
+    const Tensor& w = init.constant(1);
+    if (w.defined() && w.dtype() == DType::kF32 && w.rank() == 2)
+      packed_ = kernels::PackedMatrix::PackB(w.dim(0), w.dim(1), w.data<float>(), w.dim(1), false);
+  }
+
+  std::vector<Tensor> Run(const OpContext& ctx, std::span<const Tensor> in) override {
+    const Tensor& a = Input(desc_, in, 0, "A");
+    const Tensor& w = Input(desc_, in, 1, "W");
+    const Tensor& bias = Input(desc_, in, 2, "bias");
+    RequireDType(desc_, a, DType::kF32, "A");
+    RequireDType(desc_, w, DType::kF32, "W");
+    RequireDType(desc_, bias, DType::kF32, "bias");
+    if (w.rank() != 2) Fail(desc_, "W must be 2-D, got " + ShapeToString(w.shape()));
+    const int64_t k = w.dim(0), n = w.dim(1);
+    if (a.rank() < 1 || a.shape().back() != k)
+      Fail(desc_, "A " + ShapeToString(a.shape()) + " does not match W " +
+                      ShapeToString(w.shape()) + " (A needs last dim K)");
+    if (bias.numel() != n)
+      Fail(desc_, "bias has " + std::to_string(bias.numel()) + " values, W has " +
+                      std::to_string(n) + " columns");
+    Shape ys = a.shape();  // MatMul shape rules: [..., M, K] x [K, N] -> [..., M, N]; [K] -> [N]
+    ys.back() = n;
+    Tensor y = Tensor::Uninitialized(DType::kF32, ys);
+    const int64_t rows = k > 0 ? a.numel() / k : NumElements(ys) / std::max<int64_t>(n, 1);
+    if (rows == 0 || n == 0) return {y};
+    float* yd = y.data<float>();
+    kernels::GemmEpilogue epi;
+    epi.col_bias = bias.data<float>();
+    const bool use_packed = !packed_.empty() && packed_.rows() == k && packed_.cols() == n;
+    const kernels::GemmOperand b = use_packed ? kernels::GemmOperand::Packed(packed_)
+                                              : kernels::GemmOperand::Plain(w.data<float>(), n);
+    if (k == 0) {  // empty reduction: y = bias
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(yd + r * n, epi.col_bias, n * sizeof(float));
+    } else {
+      kernels::Sgemm(rows, n, k, kernels::GemmOperand::Plain(a.data<float>(), k), b, yd, n, epi,
+                     ctx.threads);
+    }
+    if (gelu_) {
+      const int t = rows * n > 65536 ? kernels::ResolveThreads(ctx.threads) : 1;
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+      for (int c = 0; c < t; ++c) {
+        const int64_t r0 = rows * c / t, r1 = rows * (c + 1) / t;
+        kernels::UnaryF32(kernels::UnaryOp::kGelu, {}, yd + r0 * n, yd + r0 * n, (r1 - r0) * n);
+      }
+    }
+    return {y};
+  }
+
+ private:
+  std::string desc_;
+  bool gelu_ = false;
+  kernels::PackedMatrix packed_;
+};
+
 }  // namespace
+
+std::unique_ptr<OpKernel> MakeFusedMatMul(const OpInit& init) {
+  return std::make_unique<FusedMatMulOp>(init);
+}
 
 std::unique_ptr<OpKernel> MakeBatchNormalization(const OpInit& init) {
   return std::make_unique<BatchNormOp>(init);
