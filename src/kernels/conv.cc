@@ -317,6 +317,10 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
   // Junk columns read up to ((kw - 1) * dw) / sw floats past the last plane.
   const int64_t xq_size = cg * phases * phase_plane + ((geo.kw - 1) * geo.dw) / geo.sw;
   std::vector<int64_t> offsets;
+  std::vector<char> phase_used(phases, 0);  // phases some tap reads (1x1 stride 2: one of four)
+  for (int64_t ky = 0; ky < geo.kh; ++ky)
+    for (int64_t kx = 0; kx < geo.kw; ++kx)
+      phase_used[((ky * geo.dh) % geo.sh) * geo.sw + (kx * geo.dw) % geo.sw] = 1;
   if (phased)
     for (int64_t c = 0; c < cg; ++c)
       for (int64_t ky = 0; ky < geo.kh; ++ky)
@@ -377,6 +381,8 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
     for (int64_t ch = 0; ch < cg; ++ch)
       for (int64_t py = 0; py < geo.sh; ++py)
         for (int64_t px = 0; px < geo.sw; ++px) {
+          // An unused phase is never read by a kept column (junk columns may read anything).
+          if (!phase_used[py * geo.sw + px]) continue;
           float* plane = xq + (ch * phases + py * geo.sw + px) * phase_plane;
           // Phase columns s with padded column s * sw + px inside the image: [s_lo, s_hi).
           const int64_t s_lo =

@@ -67,6 +67,8 @@ KernelInfo InfoFor(Isa isa) {
 
 // K up to this is "small" for the loop order in SgemmBlock.
 constexpr int64_t kSmallK = 64;
+// Column strip of the small-K loop order for a Rows B (a multiple of every NR).
+constexpr int64_t kSmallKStrip = 512;
 
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -174,17 +176,25 @@ void SgemmBlockRows(const KernelInfo& info, int64_t m0, int64_t m1, int64_t n0, 
                      apack + p * mr * kc);
         }
       }
-      // B panel (kc rows of one NR-column strip) in L1 across the A panels of the M block.
-      for (int64_t j0 = n0; j0 < n1; j0 += nr) {
+      auto tile = [&](int64_t ip, int64_t j0) {
         const int n = static_cast<int>(std::min<int64_t>(nr, n1 - j0));
         ep.col_bias = last && epi.col_bias ? epi.col_bias + j0 : nullptr;
-        for (int64_t ip = 0; ip < m_panels; ++ip) {
-          const int64_t i0 = ic + ip * mr;
-          const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
-          const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
-          ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
-          info.rows_kernel(kc, ap, b.data + j0, offsets, c + i0 * ldc + j0, ldc, m, n, ep);
-        }
+        const int64_t i0 = ic + ip * mr;
+        const int m = static_cast<int>(std::min<int64_t>(mr, m1 - i0));
+        const float* ap = a.packed ? a.packed->panel(pc, i0 / mr) : apack + ip * mr * kc;
+        ep.row_bias = last && epi.row_bias ? epi.row_bias + i0 : nullptr;
+        info.rows_kernel(kc, ap, b.data + j0, offsets, c + i0 * ldc + j0, ldc, m, n, ep);
+      };
+      if (K <= kSmallK) {
+        // Small K: a tile is mostly its C store; walk C row panel by row panel within strips
+        // of kSmallKStrip columns (the strip's B rows stay in L1 / L2 across the A panels).
+        for (int64_t js = n0; js < n1; js += kSmallKStrip)
+          for (int64_t ip = 0; ip < m_panels; ++ip)
+            for (int64_t j0 = js; j0 < std::min(n1, js + kSmallKStrip); j0 += nr) tile(ip, j0);
+      } else {
+        // B panel (kc rows of one NR-column strip) in L1 across the A panels of the M block.
+        for (int64_t j0 = n0; j0 < n1; j0 += nr)
+          for (int64_t ip = 0; ip < m_panels; ++ip) tile(ip, j0);
       }
     }
   }
