@@ -14,8 +14,9 @@
 #   THREADS  --threads of every run  (default: 1; the table reports it)
 #
 # Each run: OUT/NAME.cmd (the exact command), OUT/NAME.log (stdout + stderr), OUT/NAME.json
-# (`qforge qat --json`: settings, fp32 / static PTQ (same calibration) / fake-quant / integer
-# accuracy on all 10 000 test images, agreement, wall times). Runs take minutes each (the
+# (`qforge qat --json`: settings, fp32 / static PTQ (W8A8, from the same calibration table, also
+# in the W4 rows: qforge quantize has no 4-bit static PTQ) / fake-quant / integer accuracy on all
+# 10 000 test images, agreement, wall times). Runs take minutes each (the
 # MobileNetV2 ones much longer: depthwise backward is slow); a run already done is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +79,7 @@ table() {
   [[ ${#files[@]} -gt 0 ]] || { echo "qat_results.sh: no runs in $OUT" >&2; exit 1; }
   jq -s '.' "${files[@]}" >"$OUT/results.json"
   {
-    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | threads | train s | total s | fp32 % | static PTQ % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
+    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | threads | train s | total s | fp32 % | static PTQ W8A8 % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
     echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     jq -r '.[] | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if .distill then "distill (no labels)" else "labels" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
       "$OUT/results.json"
