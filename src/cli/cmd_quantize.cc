@@ -235,8 +235,10 @@ Command AddQuantizeCommand(CLI::App& root) {
   app->add_option("--calib", o->calib,
                   "Calibration table (from 'qforge calibrate'); required by --method static");
   app->add_option("--ops", o->ops,
-                  "dynamic: op types to quantize (default MatMul Gemm; Conv is opt-in because "
-                  "dynamic conv is known to lose accuracy)")
+                  "dynamic: op types to quantize (default MatMul Gemm LSTM GRU; Conv is opt-in "
+                  "because dynamic conv is known to lose accuracy). LSTM exports as ONNX "
+                  "Runtime's com.microsoft DynamicQuantizeLSTM; GRU has no ONNX Runtime op: "
+                  "a quantized GRU needs OUT.qf (or leave GRU out of --ops)")
       ->expected(1, -1);
   app->add_option("--granularity", o->granularity,
                   "dynamic: activation parameters per-tensor or per-row (per token)")

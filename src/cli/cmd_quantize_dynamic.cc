@@ -62,6 +62,12 @@ int RunQuantizeDynamic(const QuantizeCliOptions& o) {
   const ir::Graph model = LoadModelFile(o.model);
   const auto batches = ErrorBatches(o, model);  // fail on bad --data before writing anything
   passes::QuantizeResult r = passes::QuantizeDynamic(model, qo);
+  if (!to_qf && passes::HasQforgeOnlyOps(r.graph))
+    throw Error(
+        "-o '" + o.output +
+        "': the quantized graph has qforge-only ops (qforge::DynamicQuantizeGRU: ONNX Runtime has "
+        "no quantized GRU) that no standard ONNX runtime runs: write OUT.qf, or keep GRU fp32 "
+        "with --ops MatMul Gemm LSTM");
   if (!o.calib.empty()) r.notes.push_back("--calib is not used by --method dynamic");
   if (to_qf)
     onnx_io::SaveQf(r.graph, o.output);
@@ -89,7 +95,9 @@ int RunQuantizeDynamic(const QuantizeCliOptions& o) {
       "{} quantized at run time, fp32 outputs",
       qo.per_row ? "per row (token)" : "per tensor");
   const std::string format =
-      to_qf ? "qf" : "onnx (DynamicQuantizeLinear + MatMulInteger / ConvInteger)";
+      to_qf ? "qf"
+            : "onnx (DynamicQuantizeLinear + MatMulInteger / ConvInteger, LSTM as "
+              "com.microsoft DynamicQuantizeLSTM)";
 
   if (o.json) {
     nlohmann::json j;

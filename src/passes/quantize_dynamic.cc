@@ -5,7 +5,8 @@
 // How it works:
 //  1. RunInferencePipeline on a copy (weights of Linear layers become plain constants).
 //  2. Decide per node, with a reason: MatMul / Gemm with a constant 2-D fp32 weight (a Linear
-//     layer), MatMul of two activations, Conv with a constant weight (only with "Conv" in ops).
+//     layer), MatMul of two activations, Conv with a constant weight (only with "Conv" in ops),
+//     LSTM / GRU with constant W and R (their own quantized ops, see RewriteRnn).
 //  3. Rewrite each decided node into its dynamic form; the last node of the form writes the
 //     original output name, so every reader (and the per-layer error analysis) is unchanged.
 //     One DynamicQuantizeLinear per activation tensor, shared by all its quantized readers
@@ -32,7 +33,7 @@ namespace {
 using numerics::Granularity;
 using numerics::QuantParams;
 
-enum class Form { kNone, kLinear, kActAct, kConv };
+enum class Form { kNone, kLinear, kActAct, kConv, kRnn };
 
 struct Plan {
   Form form = Form::kNone;
@@ -68,6 +69,7 @@ class DynamicQuantizer {
   }
 
   const std::vector<Plan>& plans() const { return plans_; }
+  const std::vector<std::string>& notes() const { return gru_notes_; }
 
  private:
   const Tensor* ConstF32(const std::string& name) const {
@@ -102,16 +104,18 @@ class DynamicQuantizer {
 
   std::string Decide(const ir::Node& n, Plan& p) {
     const std::string& op = n.op_type;
-    const bool known = n.domain.empty() && (op == "MatMul" || op == "Gemm" || op == "Conv");
+    const bool known = n.domain.empty() && (op == "MatMul" || op == "Gemm" || op == "Conv" ||
+                                            op == "LSTM" || op == "GRU");
     if (!known) {
       std::string covered;
-      for (const char* o : {"MatMul", "Gemm", "Conv"})
+      for (const char* o : {"MatMul", "Gemm", "Conv", "LSTM", "GRU"})
         if (ops_.count(o)) covered += std::string(covered.empty() ? "" : ", ") + o;
       return "stays fp32 (dynamic quantization covers " + covered + ")";
     }
     if (!ops_.count(op))
       return op == "Conv" ? "Conv not in --ops (opt-in: dynamic conv loses accuracy)"
                           : op + " not in --ops";
+    if (op == "LSTM" || op == "GRU") return DecideRnn(n, p);
     if (!n.has_input(0) || !n.has_input(1) || n.outputs.size() != 1) return "malformed node";
     if (std::string why = ActivationProblem(n.inputs[0]); !why.empty()) return why;
     const std::string rows = opt_.per_row ? "per row (qforge::DynamicQLinear)" : "per tensor";
@@ -157,6 +161,28 @@ class DynamicQuantizer {
     p.form = Form::kConv;
     return "int8 weights per output channel (stored uint8 + 128); uint8 activations per tensor "
            "at run time";
+  }
+
+  // LSTM / GRU: W [D, G H, I] and R [D, G H, H] constant fp32; X an activation.
+  std::string DecideRnn(const ir::Node& n, Plan& p) {
+    const bool lstm = n.op_type == "LSTM";
+    if (!n.has_input(0) || !n.has_input(1) || !n.has_input(2)) return "malformed node";
+    if (std::string why = ActivationProblem(n.inputs[0]); !why.empty()) return why;
+    const Tensor* w = ConstF32(n.inputs[1]);
+    const Tensor* r = ConstF32(n.inputs[2]);
+    if (!w || !r) return "W or R is not a float32 constant";
+    if (w->rank() != 3 || r->rank() != 3) return "W or R is not of rank 3";
+    if (w->dim(2) > kMaxK || r->dim(2) > kMaxK) return TooLong(std::max(w->dim(2), r->dim(2)));
+    if (n.inputs.size() > (lstm ? 8u : 6u)) return "malformed node";
+    p.form = Form::kRnn;
+    const bool ort = lstm && !opt_.per_row && n.attr_int("layout", 0) == 0;
+    return std::string("int8 W and R per gate channel; uint8 x and h ") +
+           (opt_.per_row ? "per row" : "per tensor") + " at run time (" +
+           (ort    ? "com.microsoft::DynamicQuantizeLSTM, runs in ONNX Runtime"
+            : lstm ? "qforge::DynamicQuantizeLSTM, qforge only"
+                   : "qforge::DynamicQuantizeGRU, qforge only: ONNX Runtime has no quantized "
+                     "GRU") +
+           ")";
   }
 
   // A value name used neither in the graph nor by a node created but not yet inserted.
@@ -227,10 +253,15 @@ class DynamicQuantizer {
   }
 
   void RecordOutput(const ir::Node& n) {
+    // The first named output (an LSTM may leave Y unnamed and use only Y_h).
+    std::string out;
+    for (const std::string& o : n.outputs)
+      if (out.empty()) out = o;
+    if (out.empty()) return;
     QuantizedTensorInfo info;
     info.kind = QuantizedTensorInfo::Kind::kActivation;
-    info.tensor = n.outputs[0];
-    info.dequantized = n.outputs[0];
+    info.tensor = out;
+    info.dequantized = out;
     info.node = n.name;
     info.dtype = DType::kU8;
     res_.tensors.push_back(info);
@@ -327,6 +358,54 @@ class DynamicQuantizer {
     Dequantize(n, acc, d.s, ws, bias, out);
   }
 
+  // LSTM -> com.microsoft DynamicQuantizeLSTM (ONNX Runtime's contrib op; per-row activations or
+  // layout 1: the qforge-domain op of the same name), GRU -> qforge DynamicQuantizeGRU:
+  //   X, Wq [D, I, G H] int8, Rq [D, H, G H] int8, the fp32 node's B, sequence_lens, initial_h
+  //   (LSTM: initial_c, P), W_scale [D, G H], W_zero_point (int8 zeros), R_scale, R_zero_point.
+  // W and R are quantized int8 symmetric [-127, 127] with one scale per gate channel (per row of
+  // the ONNX [D, G H, K] weight) and stored transposed (K x G H per direction).
+  void RewriteRnn(const ir::Node& n, std::vector<ir::Node>* out) {
+    const bool lstm = n.op_type == "LSTM";
+    std::vector<std::string> in(lstm ? 12 : 10);
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (i != 1 && i != 2) in[i] = n.inputs[i];
+    for (int which = 0; which < 2; ++which) {
+      const std::string& wname = n.inputs[1 + which];
+      const Tensor& W = *ConstF32(wname);
+      const int64_t D = W.dim(0), N = W.dim(1), K = W.dim(2);
+      std::vector<float> scales;
+      const Tensor q = QuantizeWeight(W.Reshaped({D * N, K}), wname, n.name, 0, &scales);
+      Tensor t(DType::kI8, {D, K, N});
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t r = 0; r < N; ++r)
+          for (int64_t k = 0; k < K; ++k)
+            t.data<int8_t>()[(d * K + k) * N + r] = q.data<int8_t>()[(d * N + r) * K + k];
+      const size_t si = (lstm ? 8 : 6) + 2 * which;
+      in[1 + which] = AddInit(wname + "_quantized", t);
+      in[si] = AddInit(wname + "_scale", Tensor::FromVector<float>({D, N}, scales));
+      in[si + 1] = AddInit(wname + "_zero_point", Tensor(DType::kI8, {D, N}));
+    }
+    ir::Node q =
+        MakeNode(lstm ? "DynamicQuantizeLSTM" : "DynamicQuantizeGRU", n.name, in, n.outputs);
+    q.attrs = n.attrs;
+    const bool ort = lstm && !opt_.per_row && n.attr_int("layout", 0) == 0;
+    if (ort) {
+      q.domain = "com.microsoft";
+      q.attrs.erase("layout");  // 0, the only layout of the contrib op
+      g_.opset_imports["com.microsoft"] = 1;
+    } else {
+      q.domain = "qforge";
+      if (opt_.per_row) q.attrs["per_row"] = int64_t{1};
+      g_.opset_imports["qforge"] = 1;
+      if (!lstm)
+        gru_notes_.push_back("GRU '" + n.name +
+                             "' became qforge::DynamicQuantizeGRU: ONNX Runtime has no quantized "
+                             "GRU, so the result runs with qforge (.qf) only (--ops without GRU "
+                             "keeps it fp32)");
+    }
+    out->push_back(q);
+  }
+
   void Rewrite() {
     std::vector<ir::Node> nodes;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -344,6 +423,9 @@ class DynamicQuantizer {
           break;
         case Form::kConv:
           RewriteConv(n, &nodes);
+          break;
+        case Form::kRnn:
+          RewriteRnn(n, &nodes);
           break;
       }
       RecordOutput(n);
@@ -367,16 +449,17 @@ class DynamicQuantizer {
   std::vector<Plan> plans_;
   std::map<std::string, Dql> dql_;
   std::set<std::string> reserved_;
+  std::vector<std::string> gru_notes_;
 };
 
 }  // namespace
 
 QuantizeResult QuantizeDynamic(const ir::Graph& graph, const DynamicQuantizeOptions& options) {
   for (const std::string& op : options.ops)
-    if (op != "MatMul" && op != "Gemm" && op != "Conv")
+    if (op != "MatMul" && op != "Gemm" && op != "Conv" && op != "LSTM" && op != "GRU")
       throw Error("--ops: '" + op +
                   "' cannot be quantized dynamically (supported: MatMul, Gemm, "
-                  "Conv)");
+                  "Conv, LSTM, GRU)");
   QuantizeResult res;
   res.graph = graph;
   if (res.graph.opset() < 10)
@@ -397,6 +480,7 @@ QuantizeResult QuantizeDynamic(const ir::Graph& graph, const DynamicQuantizeOpti
     res.notes.push_back(
         "per-row activations use qforge::DynamicQLinear, which is not standard ONNX (ONNX's "
         "DynamicQuantizeLinear is per tensor): run the result with qforge (.qf)");
+  for (const std::string& note : q.notes()) res.notes.push_back(note);
   if (quantized == 0) res.notes.push_back("no node was quantized: the graph is unchanged");
   ir::VerifyOrThrow(res.graph);
   return res;

@@ -14,6 +14,12 @@
 // weights (the int8 codes + 128, zero point 128: ONNX Runtime's ConvInteger takes uint8 only),
 // then Cast, Mul by xs * ws[c] (shape [C, 1, 1]), Add of the bias.
 //
+// LSTM / GRU (in ops by default): W and R int8 symmetric per gate channel, stored transposed
+// [dirs, K, G * hidden]; x (all time steps at once) and h_{t-1} (every step) quantized to uint8
+// at run time, int8 GEMMs, gates in fp32 (runtime/ops/rnn_ops.cc). LSTM becomes ONNX Runtime's
+// com.microsoft DynamicQuantizeLSTM (per row or layout 1: qforge::DynamicQuantizeLSTM); GRU
+// becomes qforge::DynamicQuantizeGRU, which only qforge runs (ONNX Runtime has no quantized GRU).
+//
 // Per-row form (options.per_row, qforge only): each Linear layer becomes one
 //   qforge::DynamicQLinear(X, Wq [K, N] int8, ws [N] fp32 [, b [N] fp32]) per_row = 1
 // whose activations get one (s, z) per row of X (per token): kernels::DynamicQuantizedLinear.
@@ -31,9 +37,9 @@
 namespace qforge::passes {
 
 struct DynamicQuantizeOptions {
-  // Op types to quantize: any of "MatMul", "Gemm", "Conv" (Conv is opt-in: dynamic conv is known
-  // to lose accuracy, its activations' range varies a lot across the image).
-  std::vector<std::string> ops = {"MatMul", "Gemm"};
+  // Op types to quantize: any of "MatMul", "Gemm", "Conv", "LSTM", "GRU" (Conv is opt-in:
+  // dynamic conv is known to lose accuracy, its activations' range varies a lot across the image).
+  std::vector<std::string> ops = {"MatMul", "Gemm", "LSTM", "GRU"};
   bool per_row = false;              // activations per row (qforge::DynamicQLinear)
   std::vector<std::string> exclude;  // node names kept in fp32 (after the inference pipeline)
 };
