@@ -100,7 +100,8 @@ TEST(QuantizeDynamic, RewritesLinearAndActivationMatMuls) {
   EXPECT_EQ(Decision(r, "scores/MatMul").reason,
             "activations x activations: both uint8 per tensor at run time");
   EXPECT_FALSE(Decision(r, "relu").quantized);
-  EXPECT_EQ(Decision(r, "relu").reason, "stays fp32 (dynamic quantization covers MatMul, Gemm)");
+  EXPECT_EQ(Decision(r, "relu").reason,
+            "stays fp32 (dynamic quantization covers MatMul, Gemm, LSTM, GRU)");
   EXPECT_FALSE(Decision(r, "fc1/Add").quantized);
   // x and r are quantized once each (r feeds both sides of the scores MatMul and fc2 via the
   // Reshape, whose output r2 gets its own), rt once: 4 DynamicQuantizeLinear.
@@ -275,7 +276,7 @@ TEST(QuantizeDynamic, ExcludeAndBadOptions) {
   o.exclude = {"nosuchnode"};
   EXPECT_THROW(QuantizeDynamic(Block(), o), Error);
   DynamicQuantizeOptions bad;
-  bad.ops = {"LSTM"};
+  bad.ops = {"Softmax"};
   EXPECT_THROW(QuantizeDynamic(Block(), bad), Error);
   ir::Graph old = Block();
   old.opset_imports[""] = 9;
@@ -286,6 +287,79 @@ TEST(QuantizeDynamic, ExcludeAndBadOptions) {
   const QuantizeResult g = QuantizeDynamic(Block(), gemm);
   EXPECT_EQ(Decision(g, "fc1/MatMul").reason, "MatMul not in --ops");
   EXPECT_EQ(Count(g.graph, "MatMulInteger"), 1);
+}
+
+// x [T=6, batch, 8] -> LSTM or GRU (hidden 10, given direction) -> Y_h -> "h".
+ir::Graph Recurrent(const std::string& op, const std::string& direction) {
+  const int64_t G = op == "LSTM" ? 4 : 3, D = direction == "bidirectional" ? 2 : 1, H = 10;
+  ir::Graph g;
+  g.name = "rnn";
+  g.opset_imports[""] = 14;
+  g.inputs.push_back(
+      {"x", DType::kF32, true, {ir::Dim::Known(6), ir::Dim::Symbol("batch"), ir::Dim::Known(8)}});
+  g.initializers["W"] = Random({D, G * H, 8}, 11, -0.5f, 0.5f);
+  g.initializers["R"] = Random({D, G * H, H}, 12, -0.5f, 0.5f);
+  g.initializers["B"] = Random({D, 2 * G * H}, 13, -0.2f, 0.2f);
+  ir::Node n = N(op, {"x", "W", "R", "B"}, {"", "h"}, "rnn");
+  n.attrs["hidden_size"] = H;
+  n.attrs["direction"] = direction;
+  g.nodes.push_back(n);
+  g.outputs.push_back({"h", DType::kF32});
+  return g;
+}
+
+TEST(QuantizeDynamic, RecurrentLayers) {
+  const Tensor x = Random({6, 3, 8}, 20);
+  for (const char* op : {"LSTM", "GRU"})
+    for (int per_row = 0; per_row < 2; ++per_row) {
+      SCOPED_TRACE(std::string(op) + " per_row " + std::to_string(per_row));
+      const ir::Graph g = Recurrent(op, "bidirectional");
+      DynamicQuantizeOptions o;
+      o.per_row = per_row == 1;
+      const QuantizeResult r = QuantizeDynamic(g, o);
+      ASSERT_EQ(r.graph.nodes.size(), 1u);
+      const ir::Node& q = r.graph.nodes[0];
+      const bool lstm = std::string(op) == "LSTM";
+      EXPECT_EQ(q.op_type, lstm ? "DynamicQuantizeLSTM" : "DynamicQuantizeGRU");
+      EXPECT_EQ(q.domain, lstm && !per_row ? "com.microsoft" : "qforge");
+      EXPECT_EQ(HasQforgeOnlyOps(r.graph), !lstm || per_row);
+      ASSERT_EQ(q.inputs.size(), lstm ? 12u : 10u);
+      // W: [2, 8, G H] int8 codes of the transposed weight, a scale per gate channel.
+      const Tensor& w = r.graph.initializers.at(q.inputs[1]);
+      const Tensor& ws = r.graph.initializers.at(q.inputs[lstm ? 8 : 6]);
+      const Tensor& W = g.initializers.at("W");
+      const int64_t N = W.dim(1);
+      EXPECT_EQ(w.dtype(), DType::kI8);
+      EXPECT_EQ(w.shape(), (Shape{2, 8, N}));
+      EXPECT_EQ(ws.shape(), (Shape{2, N}));
+      for (int64_t d = 0; d < 2; ++d)
+        for (int64_t n = 0; n < N; ++n) {
+          float amax = 0;
+          for (int64_t k = 0; k < 8; ++k)
+            amax = std::max(amax, std::fabs(W.data<float>()[(d * N + n) * 8 + k]));
+          EXPECT_FLOAT_EQ(ws.data<float>()[d * N + n], amax / 127.0f);
+          for (int64_t k = 0; k < 8; ++k) {
+            const float deq = w.data<int8_t>()[(d * 8 + k) * N + n] * ws.data<float>()[d * N + n];
+            EXPECT_NEAR(deq, W.data<float>()[(d * N + n) * 8 + k], amax / 127.0f / 2 * 1.001f);
+          }
+        }
+      EXPECT_EQ(r.notes.empty(), lstm && !per_row);
+      // Runs, and stays close to fp32.
+      runtime::Session fs(g), qs(r.graph);
+      const Tensor yf = fs.Run({{"x", x}}).at("h"), yq = qs.Run({{"x", x}}).at("h");
+      ASSERT_EQ(yf.shape(), yq.shape());
+      for (int64_t i = 0; i < yf.numel(); ++i)
+        EXPECT_NEAR(yq.data<float>()[i], yf.data<float>()[i], 0.03f);
+    }
+}
+
+TEST(QuantizeDynamic, RecurrentOptOut) {
+  DynamicQuantizeOptions o;
+  o.ops = {"MatMul", "Gemm"};
+  const QuantizeResult r = QuantizeDynamic(Recurrent("GRU", "forward"), o);
+  EXPECT_EQ(r.graph.nodes[0].op_type, "GRU");
+  EXPECT_FALSE(HasQforgeOnlyOps(r.graph));
+  EXPECT_NE(r.nodes[0].reason.find("GRU not in --ops"), std::string::npos) << r.nodes[0].reason;
 }
 
 }  // namespace
