@@ -98,7 +98,9 @@ const std::set<std::string>& SupportedOpList() {
                                             "QLinearMatMul",
                                             "ConvInteger",
                                             "MatMulInteger",
-                                            "DynamicQuantizeLinear"};
+                                            "DynamicQuantizeLinear",
+                                            "LSTM",
+                                            "GRU"};
   return ops;
 }
 
