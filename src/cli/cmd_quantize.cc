@@ -50,7 +50,6 @@ std::vector<std::map<std::string, Tensor>> DataBatches(const QuantizeCliOptions&
   return batches;
 }
 
-
 // --auto-exclude: the analysis of `qforge analyze` on the test split (report_analysis.h).
 SensitivityResult AutoExclude(const QuantizeCliOptions& o, const ir::Graph& model,
                               const calib::CalibTable& table, const passes::QuantizeOptions& qo) {

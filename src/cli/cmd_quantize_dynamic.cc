@@ -39,7 +39,6 @@ std::vector<std::map<std::string, Tensor>> ErrorBatches(const QuantizeCliOptions
   return batches;
 }
 
-
 }  // namespace
 
 int RunQuantizeDynamic(const QuantizeCliOptions& o) {

@@ -20,7 +20,6 @@
 namespace qforge::cli {
 namespace {
 
-
 // Model-output error on data: the fp32 model and the quantized one on the same training images.
 struct OutputError {
   std::string output;

@@ -153,8 +153,7 @@ void Int8WeightGemm(int64_t M, const float* x, int64_t ldx, const Int8Weights& w
   }
   // The VNNI kernel repacks each 16-column block once per call (a gather per 4 k), which pays
   // off only when several rows reuse it; GEMV-like calls stay on the AVX2 kernel.
-  if (M >= 4 && isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512) &&
-      detail::Int4VnniSupported()) {
+  if (M >= 4 && isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512) && detail::Int4VnniSupported()) {
     detail::Int8WeightGemm__avx512vnni(M, xq.data(), K, sx.data(), w, bias, y, ldy);
     return;
   }

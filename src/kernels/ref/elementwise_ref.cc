@@ -7,8 +7,8 @@
 
 #include "kernels/ref/kernel_util.h"
 #include "kernels/x86/vecmath_avx2.h"
-#include "qforge/kernels/isa.h"
 #include "qforge/kernels/elementwise.h"
+#include "qforge/kernels/isa.h"
 #include "qforge/kernels/transform.h"
 
 namespace qforge::kernels {

@@ -32,9 +32,8 @@ TEST(SoftmaxRef, InnerStrideAndLargeValues) {
 TEST(SoftmaxFast, MatchesReference) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> dist(-20.0f, 20.0f);
-  const int64_t shapes[][3] = {{1, 1, 1},  {1, 10, 1},   {64, 1000, 1}, {3, 4, 5},
-                               {2, 7, 33}, {5000, 3, 1}, {1, 2, 4096},
-                               {4096, 16, 1}, {9, 13, 1},  {3, 8, 1}};
+  const int64_t shapes[][3] = {{1, 1, 1},    {1, 10, 1},   {64, 1000, 1}, {3, 4, 5},  {2, 7, 33},
+                               {5000, 3, 1}, {1, 2, 4096}, {4096, 16, 1}, {9, 13, 1}, {3, 8, 1}};
   for (auto& sh : shapes) {
     const int64_t n = sh[0] * sh[1] * sh[2];
     std::vector<float> x(n), ref(n), fast(n);

@@ -1,6 +1,7 @@
 // Neural-network ops with ONNX semantics: BatchNormalization, pooling, Softmax / LogSoftmax,
-// LayerNormalization, Resize and Pad, plus qforge::FusedMatMul (MatMul + bias [+ Gelu]). Each factory parses and validates the node's attributes
-// once; Run() checks shapes and calls the kernels in qforge/kernels/.
+// LayerNormalization, Resize and Pad, plus qforge::FusedMatMul (MatMul + bias [+ Gelu]). Each
+// factory parses and validates the node's attributes once; Run() checks shapes and calls the
+// kernels in qforge/kernels/.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
