@@ -66,7 +66,8 @@ struct PassStat {
 std::vector<PassStat> RunInferencePipeline(ir::Graph& g, bool verify = true);
 
 // What a Session for fp32 inference runs: the inference pipeline, then FuseDynamicQLinear,
-// FuseResidualAdd, FuseActivation and ChannelsLastInt8. The result may contain qforge-domain ops:
+// FuseResidualAdd, FuseActivation, ChannelsLastInt8, FuseGelu and FuseMatMulBias (the order of
+// kExecutionSteps in pipeline.cc). The result may contain qforge-domain ops:
 // for execution only.
 std::vector<PassStat> RunExecutionPipeline(ir::Graph& g, bool verify = true);
 
