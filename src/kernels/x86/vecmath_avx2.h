@@ -1,4 +1,5 @@
-// AVX2 fp32 math for the element-wise, softmax and layer-norm fast paths (elementwise__avx2.cc).
+// AVX2 fp32 math for the element-wise, softmax and layer-norm fast paths (elementwise__avx2.cc)
+// and the recurrent cells (rnn_math__avx2.cc).
 //
 // Accuracy contracts (measured by the dense sweeps in x86/vecmath_avx2_test.cc):
 // - Erf: rational approximation x * P(x^2) / Q(x^2) on x clamped to [-4, 4] (erf is +-1 in
@@ -21,6 +22,12 @@ void ErfF32__avx2(const float* x, float* y, int64_t n);
 void GeluF32__avx2(const float* x, float* y, int64_t n);
 // y[i] = exp(x[i]); x and y may alias.
 void ExpF32__avx2(const float* x, float* y, int64_t n);
+
+// Recurrent-cell math (rnn_math__avx2.cc; contracts in include/qforge/kernels/rnn_math.h).
+void SigmoidF32__avx2(const float* x, float* y, int64_t n);
+void TanhF32__avx2(const float* x, float* y, int64_t n);
+void LstmCellF32__avx2(int64_t n, const float* g, float* c, float* h);
+void GruOutputF32__avx2(int64_t n, const float* z, const float* pre_h, float* h);
 
 // Softmax (or log-softmax) of each of `rows` contiguous rows of length len >= 1:
 // 3 passes per row (max; exp and sum, storing exp; scale by 1/sum).
