@@ -13,6 +13,7 @@
 #include "qforge/onnx/onnx.h"
 #include "qforge/onnx/qf_file.h"
 #include "qforge/passes/quantize_dynamic.h"
+#include "qforge/passes/rnn_onnx.h"
 
 namespace qforge::cli {
 namespace {
@@ -61,12 +62,13 @@ int RunQuantizeDynamic(const QuantizeCliOptions& o) {
   const ir::Graph model = LoadModelFile(o.model);
   const auto batches = ErrorBatches(o, model);  // fail on bad --data before writing anything
   passes::QuantizeResult r = passes::QuantizeDynamic(model, qo);
+  if (!to_qf)  // qforge::DynamicQuantizeGRU -> standard ops (throws when it has no such form)
+    for (std::string& note : passes::LowerDynamicQuantizeGru(r.graph))
+      r.notes.push_back(std::move(note));
   if (!to_qf && passes::HasQforgeOnlyOps(r.graph))
-    throw Error(
-        "-o '" + o.output +
-        "': the quantized graph has qforge-only ops (qforge::DynamicQuantizeGRU: ONNX Runtime has "
-        "no quantized GRU) that no standard ONNX runtime runs: write OUT.qf, or keep GRU fp32 "
-        "with --ops MatMul Gemm LSTM");
+    throw Error("-o '" + o.output +
+                "': the quantized graph has qforge-only ops that no standard ONNX runtime runs: "
+                "write OUT.qf");
   if (!o.calib.empty()) r.notes.push_back("--calib is not used by --method dynamic");
   if (to_qf)
     onnx_io::SaveQf(r.graph, o.output);
@@ -96,7 +98,7 @@ int RunQuantizeDynamic(const QuantizeCliOptions& o) {
   const std::string format =
       to_qf ? "qf"
             : "onnx (DynamicQuantizeLinear + MatMulInteger / ConvInteger, LSTM as "
-              "com.microsoft DynamicQuantizeLSTM)";
+              "com.microsoft DynamicQuantizeLSTM, GRU unrolled over time)";
 
   if (o.json) {
     nlohmann::json j;

@@ -180,8 +180,8 @@ class DynamicQuantizer {
            (opt_.per_row ? "per row" : "per tensor") + " at run time (" +
            (ort    ? "com.microsoft::DynamicQuantizeLSTM, runs in ONNX Runtime"
             : lstm ? "qforge::DynamicQuantizeLSTM, qforge only"
-                   : "qforge::DynamicQuantizeGRU, qforge only: ONNX Runtime has no quantized "
-                     "GRU") +
+                   : "qforge::DynamicQuantizeGRU in .qf; unrolled over time into standard ops "
+                     "in .onnx: ONNX Runtime has no quantized GRU") +
            ")";
   }
 
@@ -400,8 +400,8 @@ class DynamicQuantizer {
       if (!lstm)
         gru_notes_.push_back("GRU '" + n.name +
                              "' became qforge::DynamicQuantizeGRU: ONNX Runtime has no quantized "
-                             "GRU, so the result runs with qforge (.qf) only (--ops without GRU "
-                             "keeps it fp32)");
+                             "GRU, so an .onnx output unrolls it over time into standard ops "
+                             "(passes::LowerDynamicQuantizeGru; --ops without GRU keeps it fp32)");
     }
     out->push_back(q);
   }

@@ -18,7 +18,8 @@
 // [dirs, K, G * hidden]; x (all time steps at once) and h_{t-1} (every step) quantized to uint8
 // at run time, int8 GEMMs, gates in fp32 (runtime/ops/rnn_ops.cc). LSTM becomes ONNX Runtime's
 // com.microsoft DynamicQuantizeLSTM (per row or layout 1: qforge::DynamicQuantizeLSTM); GRU
-// becomes qforge::DynamicQuantizeGRU, which only qforge runs (ONNX Runtime has no quantized GRU).
+// becomes qforge::DynamicQuantizeGRU (ONNX Runtime has no quantized GRU; for an .onnx file,
+// passes::LowerDynamicQuantizeGru in rnn_onnx.h unrolls it over time into standard ops).
 //
 // Per-row form (options.per_row, qforge only): each Linear layer becomes one
 //   qforge::DynamicQLinear(X, Wq [K, N] int8, ws [N] fp32 [, b [N] fp32]) per_row = 1
