@@ -44,6 +44,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -368,9 +369,11 @@ std::vector<Tensor> Finish(const ir::Node& n, const RnnSpec& s, const Problem& p
   return out;
 }
 
-Outputs AllocOutputs(const RnnSpec& s, const Problem& p) {
+// zero_y = false: Y uninitialized (the caller writes every element).
+Outputs AllocOutputs(const RnnSpec& s, const Problem& p, bool zero_y = true) {
   Outputs o;
-  o.Y = Tensor(DType::kF32, {p.T, p.D, p.B, p.H});
+  o.Y = zero_y ? Tensor(DType::kF32, {p.T, p.D, p.B, p.H})
+               : Tensor::Uninitialized(DType::kF32, {p.T, p.D, p.B, p.H});
   o.Yh = Tensor(DType::kF32, {p.D, p.B, p.H});
   if (s.cell == Cell::kLstm) o.Yc = Tensor(DType::kF32, {p.D, p.B, p.H});
   return o;
@@ -641,15 +644,37 @@ struct Weights {
   std::vector<DirMatrices> dirs;
 };
 
-Outputs RunDriver(const RnnSpec& s, const Problem& p, const Weights& w, int threads) {
-  Outputs o = AllocOutputs(s, p);
+// Buffers of one op reused across runs (no per-run page faults for the projection), grown on
+// demand; the op's mutex guards them.
+struct Workspace {
+  std::vector<float> proj;   // [T, B, G H]: x W' + biases, then (in place) the gate sums
+  std::vector<float> gates;  // [B, G H]: a step's gate sums when rows have different lengths
+  std::vector<float> rh;     // GRU [B, H]: r . h, or h R_h' + Rbh
+  std::vector<float> pre_h;  // GRU [B, H]: the candidate's pre-activation
+  Scratch scratch;
+};
+
+template <typename T>
+T* Grow(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+Outputs RunDriver(const RnnSpec& s, const Problem& p, const Weights& w, int threads,
+                  Workspace* ws) {
+  // Every row runs all T steps: Y is written everywhere, and each step's gate sums are computed
+  // in place in that step's projection rows (no copies).
+  const bool uniform =
+      std::all_of(p.lens.begin(), p.lens.end(), [&](int64_t l) { return l == p.T; });
+  Outputs o = AllocOutputs(s, p, /*zero_y=*/!uniform);
   const int64_t T = p.T, B = p.B, H = p.H, G = s.gates, GH = G * H;
   if (B == 0 || H == 0) return o;
-  std::vector<float> proj(static_cast<size_t>(T * B * GH));
-  std::vector<float> gates(static_cast<size_t>(B * GH));  // LSTM: 4H; GRU: z r (2H) + h (H)
-  std::vector<float> rh(static_cast<size_t>(B * H));      // GRU: r . h, or h R_h' + Rbh
+  float* proj = Grow(ws->proj, T * B * GH);
+  float* gates = Grow(ws->gates, B * GH);
+  float* rh = Grow(ws->rh, B * H);
+  float* pre_h_buf = Grow(ws->pre_h, B * H);
   std::vector<float> proj_bias(static_cast<size_t>(GH)), rbh(static_cast<size_t>(H));
-  Scratch scratch;
+  Scratch* scratch = &ws->scratch;
   // The vectorized cell math: default activations (and for LSTM no peepholes, no input_forget).
   const bool fast_cell = s.default_acts && (s.cell == Cell::kGru || (!p.P && !s.input_forget));
   const bool clip = std::isfinite(s.clip);
@@ -672,39 +697,57 @@ Outputs RunDriver(const RnnSpec& s, const Problem& p, const Weights& w, int thre
       for (int64_t j = 0; j < GH; ++j) proj_bias[j] = Wb[j] + (lbr && j >= 2 * H ? 0.0f : Rb[j]);
       if (lbr) std::copy_n(Rb + 2 * H, H, rbh.data());
     }
-    m.W->Apply(T * B, p.X.data<float>(), p.I, proj.data(), GH, false, proj_bias.data(), threads,
-               &scratch);
+    m.W->Apply(T * B, p.X.data<float>(), p.I, proj, GH, false, proj_bias.data(), threads, scratch);
 
     float* h = o.Yh.data<float>() + d * B * H;  // the running state lives in the outputs
     float* c = o.Yc.defined() ? o.Yc.data<float>() + d * B * H : nullptr;
-    if (p.h0.defined()) std::copy_n(p.h0.data<float>() + d * B * H, B * H, h);
-    if (c && p.c0.defined()) std::copy_n(p.c0.data<float>() + d * B * H, B * H, c);
+    if (p.h0.defined())
+      std::copy_n(p.h0.data<float>() + d * B * H, B * H, h);
+    else
+      std::fill_n(h, B * H, 0.0f);
+    if (c) {
+      if (p.c0.defined())
+        std::copy_n(p.c0.data<float>() + d * B * H, B * H, c);
+      else
+        std::fill_n(c, B * H, 0.0f);
+    }
+    // Projection row of batch row b at this step.
+    const auto x_row = [&](int64_t step, int64_t b) {
+      return proj + (TimeOf(reverse, step, p.lens[b]) * B + b) * GH;
+    };
     for (int64_t step = 0; step < T; ++step) {
-      // This step's projection rows (zero for finished rows, whose results are discarded).
+      // The recurrent GEMM adds h R' into g (row stride ld): the projection rows themselves when
+      // uniform, else a copy (zero for finished rows, whose results are discarded).
       const int64_t width = s.cell == Cell::kLstm ? GH : 2 * H;
-      for (int64_t b = 0; b < B; ++b) {
-        float* g = gates.data() + b * width;
-        if (step < p.lens[b])
-          std::copy_n(proj.data() + (TimeOf(reverse, step, p.lens[b]) * B + b) * GH, width, g);
-        else
-          std::fill_n(g, width, 0.0f);
+      float* g = gates;
+      int64_t ld = width;
+      if (uniform) {
+        g = x_row(step, 0);
+        ld = GH;
+      } else {
+        for (int64_t b = 0; b < B; ++b) {
+          if (step < p.lens[b])
+            std::copy_n(x_row(step, b), width, g + b * ld);
+          else
+            std::fill_n(g + b * ld, width, 0.0f);
+        }
       }
-      m.R->Apply(B, h, H, gates.data(), width, true, nullptr, threads, &scratch);
+      m.R->Apply(B, h, H, g, ld, true, nullptr, threads, scratch);
       if (s.cell == Cell::kLstm) {
         for (int64_t b = 0; b < B; ++b) {
           if (step >= p.lens[b]) continue;
-          float* g = gates.data() + b * GH;
+          float* gb = g + b * ld;
           if (fast_cell) {
-            if (clip) clip_row(g, GH);
-            kernels::LstmCellF32(H, g, c + b * H, h + b * H);
+            if (clip) clip_row(gb, GH);
+            kernels::LstmCellF32(H, gb, c + b * H, h + b * H);
           } else {
-            LstmRow(s, acts, H, g, Pd, c + b * H, h + b * H);
+            LstmRow(s, acts, H, gb, Pd, c + b * H, h + b * H);
           }
         }
       } else {
         for (int64_t b = 0; b < B; ++b) {
           if (step >= p.lens[b]) continue;
-          float* zr = gates.data() + b * 2 * H;
+          float* zr = g + b * ld;
           if (fast_cell) {
             if (clip) clip_row(zr, 2 * H);
             kernels::SigmoidF32(zr, zr, 2 * H);
@@ -712,38 +755,45 @@ Outputs RunDriver(const RnnSpec& s, const Problem& p, const Weights& w, int thre
             GruGatesRow(s, acts, H, zr);
           }
         }
-        float* pre_h = gates.data() + B * 2 * H;  // [B, H]
+        // The candidate's pre-activation: in place in the projection rows (uniform, without
+        // linear_before_reset) or in pre_h_buf.
+        float* pre_h = pre_h_buf;
+        int64_t ldp = H;
         if (lbr) {
-          m.Rh->Apply(B, h, H, rh.data(), H, false, rbh.data(), threads, &scratch);
+          m.Rh->Apply(B, h, H, rh, H, false, rbh.data(), threads, scratch);
           for (int64_t b = 0; b < B; ++b) {
             if (step >= p.lens[b]) continue;
-            const float* x = proj.data() + (TimeOf(reverse, step, p.lens[b]) * B + b) * GH + 2 * H;
-            const float* r = gates.data() + b * 2 * H + H;
+            const float* x = x_row(step, b) + 2 * H;
+            const float* r = g + b * ld + H;
             for (int64_t j = 0; j < H; ++j) pre_h[b * H + j] = x[j] + r[j] * rh[b * H + j];
           }
         } else {
+          if (uniform) {
+            pre_h = x_row(step, 0) + 2 * H;
+            ldp = GH;
+          }
           for (int64_t b = 0; b < B; ++b) {
-            float* rr = rh.data() + b * H;
+            float* rr = rh + b * H;
             if (step >= p.lens[b]) {
               std::fill_n(rr, H, 0.0f);
-              std::fill_n(pre_h + b * H, H, 0.0f);
+              std::fill_n(pre_h + b * ldp, H, 0.0f);
               continue;
             }
-            const float* r = gates.data() + b * 2 * H + H;
+            const float* r = g + b * ld + H;
             for (int64_t j = 0; j < H; ++j) rr[j] = r[j] * h[b * H + j];
-            std::copy_n(proj.data() + (TimeOf(reverse, step, p.lens[b]) * B + b) * GH + 2 * H, H,
-                        pre_h + b * H);
+            if (!uniform) std::copy_n(x_row(step, b) + 2 * H, H, pre_h + b * ldp);
           }
-          m.Rh->Apply(B, rh.data(), H, pre_h, H, true, nullptr, threads, &scratch);
+          m.Rh->Apply(B, rh, H, pre_h, ldp, true, nullptr, threads, scratch);
         }
         for (int64_t b = 0; b < B; ++b) {
           if (step >= p.lens[b]) continue;
-          const float* z = gates.data() + b * 2 * H;
+          const float* z = g + b * ld;
+          float* pb = pre_h + b * ldp;
           if (fast_cell) {
-            if (clip) clip_row(pre_h + b * H, H);
-            kernels::GruOutputF32(H, z, pre_h + b * H, h + b * H);
+            if (clip) clip_row(pb, H);
+            kernels::GruOutputF32(H, z, pb, h + b * H);
           } else {
-            GruOutputRow(s, acts, H, z, pre_h + b * H, h + b * H);
+            GruOutputRow(s, acts, H, z, pb, h + b * H);
           }
         }
       }
@@ -905,7 +955,8 @@ class RnnOp final : public OpKernel {
     const Problem p = MakeProblem(node_, spec_, in, w->I, w->H);
     Outputs o;
     try {
-      o = RunDriver(spec_, p, *w, ctx.threads);
+      std::lock_guard<std::mutex> lock(mu_);
+      o = RunDriver(spec_, p, *w, ctx.threads, &ws_);
     } catch (const Error& e) {
       FailNode(node_, e.what());
     }
@@ -918,7 +969,8 @@ class RnnOp final : public OpKernel {
       const Problem p = MakeProblem(node_, spec_, in, w.I, w.H);
       Outputs o;
       try {
-        o = RunDriver(spec_, p, w, 1);
+        Workspace ws;
+        o = RunDriver(spec_, p, w, 1, &ws);
       } catch (const Error& e) {
         FailNode(node_, e.what());
       }
@@ -942,6 +994,8 @@ class RnnOp final : public OpKernel {
   ir::Node node_;
   RnnSpec spec_;
   std::shared_ptr<const Weights> weights_;
+  std::mutex mu_;  // guards ws_
+  Workspace ws_;
 };
 
 }  // namespace
