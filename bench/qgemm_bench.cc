@@ -113,9 +113,10 @@ BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_QGemm, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_QGemm, avx2, QGemmKernel::kAvx2)->Apply(Shapes);
 
-// int8 3x3 convolution (stride 1, pad 1, uint8 in/out, per-channel weights), one image:
-// im2col + QGemm, the whole layer including im2col and the NCHW transpose.
-void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel) {
+// int8 3x3 convolution (stride 1, pad 1, uint8 in/out, per-channel weights), one image, the
+// whole layer: NCHW (QConv: input transpose, im2col or tap pointers, QGemm, output transpose)
+// or NHWC (QConvNhwc, what the runtime's channels-last chains run).
+void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel, bool nhwc) {
   if (!qforge::kernels::QGemmKernelSupported(kernel)) {
     state.SkipWithError("kernel not supported on this CPU");
     return;
@@ -141,7 +142,11 @@ void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel) {
   std::vector<uint8_t> y(s.out_channels * s.out_h() * s.out_w());
   const int threads = BenchThreads();
   for (auto _ : state) {
-    qforge::kernels::QConv({x.data(), false, 128}, packed, out, y.data(), threads);
+    if (nhwc) {
+      qforge::kernels::QConvNhwc({x.data(), false, 128}, packed, out, y.data(), threads);
+    } else {
+      qforge::kernels::QConv({x.data(), false, 128}, packed, out, y.data(), threads);
+    }
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -160,14 +165,16 @@ void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel) {
 }
 
 void ConvShapes(benchmark::internal::Benchmark* b) {
-  // ResNet-18 stages: GEMMs 3136x64x576, 784x128x1152, 196x256x2304.
-  b->Args({64, 56})->Args({128, 28})->Args({256, 14})->ArgNames({"C", "HW"});
+  // ResNet-18 stages: GEMMs 3136x64x576, 784x128x1152, 196x256x2304, 49x512x4608.
+  b->Args({64, 56})->Args({128, 28})->Args({256, 14})->Args({512, 7})->ArgNames({"C", "HW"});
   b->Unit(benchmark::kMicrosecond);
   if (BenchThreads() > 1) b->UseRealTime();
 }
 
-BENCHMARK_CAPTURE(BM_QConv3x3, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(ConvShapes);
-BENCHMARK_CAPTURE(BM_QConv3x3, avx2, QGemmKernel::kAvx2)->Apply(ConvShapes);
+BENCHMARK_CAPTURE(BM_QConv3x3, avx512vnni, QGemmKernel::kAvx512Vnni, false)->Apply(ConvShapes);
+BENCHMARK_CAPTURE(BM_QConv3x3, avx512vnni_nhwc, QGemmKernel::kAvx512Vnni, true)->Apply(ConvShapes);
+BENCHMARK_CAPTURE(BM_QConv3x3, avx2, QGemmKernel::kAvx2, false)->Apply(ConvShapes);
+BENCHMARK_CAPTURE(BM_QConv3x3, avx2_nhwc, QGemmKernel::kAvx2, true)->Apply(ConvShapes);
 
 }  // namespace
 

@@ -38,7 +38,7 @@ uint8_t* Scratch(int slot, int64_t bytes) {
     int64_t size = 0;
     ~Buf() { ::operator delete[](p, std::align_val_t{64}); }
   };
-  thread_local Buf bufs[3];
+  thread_local Buf bufs[4];
   Buf& b = bufs[slot];
   if (b.size < bytes) {
     ::operator delete[](b.p, std::align_val_t{64});
@@ -119,6 +119,94 @@ void Transpose32(const uint32_t* src, int64_t lds, int64_t rows, int64_t cols, u
     for (int64_t c = 0; c < cols; ++c)
       for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
   }
+}
+
+// dst[i] = src[i] ^ flip (flip = 0x80 turns int8 codes into uint8 = x + 128).
+inline void CopyFlip(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
+  if (flip == 0) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] ^ flip;
+}
+
+// im2col rows of output pixels [p0, p1) into col (row stride Kp): row p = the cg codes of
+// every tap (kernel row, kernel column; the packed weights' order) then Kp - K zero-point codes.
+// Input pixel q's codes are img[q * pix_stride ...] ^ flip; a tap in the padding is cg codes
+// `pad_code`. When pixels are packed (pix_stride == cg) and dilation is 1, the kW taps of a
+// kernel row inside the image are one copy.
+void Im2colRows(const QConvShape& s, const uint8_t* img, int64_t pix_stride, uint8_t flip,
+                uint8_t pad_code, int64_t Kp, int64_t p0, int64_t p1, uint8_t* col) {
+  const int64_t cg = s.in_channels / s.group, K = s.reduction(), ow_n = s.out_w();
+  const bool row_runs = s.dilation_w == 1 && pix_stride == cg;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / ow_n, ow = p % ow_n;
+    uint8_t* row = col + (p - p0) * Kp;
+    const int64_t iw0 = ow * s.stride_w - s.pad_left;
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+      const bool row_inside = ih >= 0 && ih < s.in_h;
+      if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
+        CopyFlip(row, img + (ih * s.in_w + iw0) * cg, s.kernel_w * cg, flip);
+        row += s.kernel_w * cg;
+        continue;
+      }
+      for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
+        const int64_t iw = iw0 + j * s.dilation_w;
+        if (row_inside && iw >= 0 && iw < s.in_w) {
+          CopyFlip(row, img + (ih * s.in_w + iw) * pix_stride, cg, flip);
+        } else {
+          std::memset(row, pad_code, cg);
+        }
+      }
+    }
+    if (Kp > K) std::memset(row, pad_code, Kp - K);
+  }
+}
+
+// The gathered-A form of the same rows (QGemmGather; uint8 input, no flip): ptrs[(p - p0) *
+// taps + tap] = img + q * pix_stride for the tap's input pixel q, or `pad` (cg zero-point
+// codes) for a tap in the padding. No data moves.
+void TapPointers(const QConvShape& s, const uint8_t* img, int64_t pix_stride, const uint8_t* pad,
+                 int64_t p0, int64_t p1, const uint8_t** ptrs) {
+  const int64_t ow_n = s.out_w();
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / ow_n, ow = p % ow_n;
+    const int64_t iw0 = ow * s.stride_w - s.pad_left;
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+      const bool row_inside = ih >= 0 && ih < s.in_h;
+      for (int64_t j = 0; j < s.kernel_w; ++j) {
+        const int64_t iw = iw0 + j * s.dilation_w;
+        *ptrs++ =
+            row_inside && iw >= 0 && iw < s.in_w ? img + (ih * s.in_w + iw) * pix_stride : pad;
+      }
+    }
+  }
+}
+
+// Group g's slice of the per-channel output-stage arrays (they start at channel g * mg).
+QGemmOutput GroupOutput(const QGemmOutput& out, int64_t g, int64_t mg, int64_t M) {
+  QGemmOutput og = out;
+  if (og.bias) og.bias += g * mg;
+  if (og.float_bias) og.float_bias += g * mg;
+  if (og.multipliers && og.num_multipliers == M) {
+    og.multipliers += g * mg;
+    og.num_multipliers = mg;
+  }
+  if (og.scales && og.num_scales == M) {
+    og.scales += g * mg;
+    og.num_scales = mg;
+  }
+  return og;
+}
+
+// The gathered path reads the input in place: the VNNI kernel, a whole number of quads per tap
+// (then K = Kp), uint8 codes.
+bool UseGather(const PackedQConvWeights& w, bool is_signed) {
+  const QConvShape& s = w.shape();
+  return w.group(0).kernel() == QGemmKernel::kAvx512Vnni && !is_signed &&
+         (s.in_channels / s.group) % 4 == 0;
 }
 
 }  // namespace
@@ -236,62 +324,35 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   if (pointwise && Kp > K) {
     for (int64_t p = 0; p < hw; ++p) std::memset(xt + p * ldx + K, pad_code, Kp - K);
   }
-  const bool row_runs = s.dilation_w == 1;
+  // The VNNI kernel reads the taps in place from the transposed (already uint8) input.
+  const bool gather = !pointwise && UseGather(w, false);
+  const int64_t taps = s.kernel_h * s.kernel_w;
   for (int64_t n = 0; n < s.batch; ++n) {
     for (int64_t g = 0; g < s.group; ++g) {
       // The group's input planes [cg, H*W] transposed to pixels x channels [H*W, ldx].
       Transpose8(xb + (n * s.in_channels + g * cg) * hw, hw, cg, hw, xt, ldx, flip);
-      // Group g's output channels: per-channel arrays start at g * mg.
-      QGemmOutput og = out;
-      if (og.bias) og.bias += g * mg;
-      if (og.float_bias) og.float_bias += g * mg;
-      if (og.multipliers && og.num_multipliers == M) {
-        og.multipliers += g * mg;
-        og.num_multipliers = mg;
-      }
-      if (og.scales && og.num_scales == M) {
-        og.scales += g * mg;
-        og.num_scales = mg;
-      }
+      const QGemmOutput og = GroupOutput(out, g, mg, M);
       auto* yb = static_cast<uint8_t*>(y) + ((n * M + g * mg) * P) * esize;
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t p0 = blk * rows, p1 = std::min(P, p0 + rows);
         const uint8_t* a = xt + p0 * ldx;
-        if (!pointwise) {
-          // im2col of pixels [p0, p1): row p = (oh, ow), column k = (i, j, c) (the packed
-          // weights' order), then Kp - K zero-point codes; a tap in the padding is cg copies of
-          // the zero point. With dilation 1 the kW taps of a kernel row are adjacent pixels: one
-          // copy when all are inside.
-          uint8_t* col = Scratch(1, (p1 - p0) * Kp);
-          for (int64_t p = p0; p < p1; ++p) {
-            const int64_t oh = p / ow_n, ow = p % ow_n;
-            uint8_t* row = col + (p - p0) * Kp;
-            const int64_t iw0 = ow * s.stride_w - s.pad_left;
-            for (int64_t i = 0; i < s.kernel_h; ++i) {
-              const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
-              const bool row_inside = ih >= 0 && ih < s.in_h;
-              if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
-                std::memcpy(row, xt + (ih * s.in_w + iw0) * cg, s.kernel_w * cg);
-                row += s.kernel_w * cg;
-                continue;
-              }
-              for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
-                const int64_t iw = iw0 + j * s.dilation_w;
-                if (row_inside && iw >= 0 && iw < s.in_w) {
-                  std::memcpy(row, xt + (ih * s.in_w + iw) * cg, cg);
-                } else {
-                  std::memset(row, pad_code, cg);
-                }
-              }
-            }
-            if (Kp > K) std::memset(row, pad_code, Kp - K);
-          }
-          a = col;
-        }
         // [p1 - p0 x mg] tile, then y[n, g*mg + m, p0 + r].
         uint8_t* tile = Scratch(2, (p1 - p0) * mg * esize);
-        QGemm(p1 - p0, {a, pointwise ? ldx : Kp, false, za}, w.group(g), og, tile, mg, 1);
+        if (gather) {
+          uint8_t* pad_row = Scratch(3, cg);
+          std::memset(pad_row, pad_code, cg);
+          auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
+          TapPointers(s, xt, cg, pad_row, p0, p1, ptrs);
+          QGemmGather(p1 - p0, {ptrs, taps, cg, za}, w.group(g), og, tile, mg, 1);
+        } else {
+          if (!pointwise) {
+            uint8_t* col = Scratch(1, (p1 - p0) * Kp);
+            Im2colRows(s, xt, cg, 0, pad_code, Kp, p0, p1, col);
+            a = col;
+          }
+          QGemm(p1 - p0, {a, pointwise ? ldx : Kp, false, za}, w.group(g), og, tile, mg, 1);
+        }
         if (esize == 1) {
           Transpose8(tile, mg, p1 - p0, mg, yb + p0, P, 0);
         } else {
@@ -302,35 +363,6 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
     }
   }
 }
-
-namespace {
-
-// Group g's slice of the per-channel output-stage arrays (they start at channel g * mg).
-QGemmOutput GroupOutput(const QGemmOutput& out, int64_t g, int64_t mg, int64_t M) {
-  QGemmOutput og = out;
-  if (og.bias) og.bias += g * mg;
-  if (og.float_bias) og.float_bias += g * mg;
-  if (og.multipliers && og.num_multipliers == M) {
-    og.multipliers += g * mg;
-    og.num_multipliers = mg;
-  }
-  if (og.scales && og.num_scales == M) {
-    og.scales += g * mg;
-    og.num_scales = mg;
-  }
-  return og;
-}
-
-// dst[i] = src[i] ^ flip (flip = 0x80 turns int8 codes into uint8 = x + 128).
-inline void CopyFlip(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
-  if (flip == 0) {
-    std::memcpy(dst, src, n);
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] ^ flip;
-}
-
-}  // namespace
 
 void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
                int threads) {
@@ -358,54 +390,45 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
     }
     return;
   }
-  // im2col rows of Kp codes copied from the input pixels (int8 flipped to uint8 on the way, zero
-  // point moved along: (x + 128) - (zx + 128) = x - zx), columns (kernel row, kernel column,
-  // channel) as packed; padding taps and the Kp - K tail hold the zero point (add 0).
+  // A rows: with the VNNI kernel and uint8 codes, pointers to the taps' input pixels (read in
+  // place); else im2col rows of Kp codes copied from the input pixels (int8 flipped to uint8 on
+  // the way, zero point moved along: (x + 128) - (zx + 128) = x - zx). Columns (kernel row,
+  // kernel column, channel) as packed; padding taps and the Kp - K tail hold the zero point
+  // (they add 0).
   const uint8_t flip = x.is_signed ? 0x80 : 0x00;
   const int32_t za = x.zero_point + (x.is_signed ? 128 : 0);
   const auto pad_code = static_cast<uint8_t>(za);
-  // Pixel blocks whose im2col rows stay in L2 (~128 KiB), a multiple of the VNNI tile's 12 rows.
-  const int64_t rows =
-      std::min<int64_t>(P, std::max<int64_t>(48, (int64_t{128} << 10) / Kp / 48 * 48));
-  const int64_t per_image = (P + rows - 1) / rows, blocks = s.batch * per_image;
+  const bool gather = UseGather(w, x.is_signed);
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  // Pixel blocks whose im2col rows stay in L2 (~128 KiB), a multiple of the VNNI tile's 12
+  // rows, split evenly within an image (49 pixels are 36 + 13, not 48 + 1).
+  int64_t rows = std::min<int64_t>(P, std::max<int64_t>(48, (int64_t{128} << 10) / Kp / 48 * 48));
+  const int64_t per_image = (P + rows - 1) / rows;
+  rows = std::min<int64_t>(P, ((P + per_image - 1) / per_image + 11) / 12 * 12);
+  const int64_t blocks = s.batch * per_image;
   int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
   constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
   t = static_cast<int>(std::min<int64_t>(
       {t, blocks, std::max<int64_t>(1, s.batch * P * M * K / s.group / kMinMacsPerThread)}));
-  // Whole kernel rows are one copy when the taps of a row are adjacent pixels holding all
-  // channels of the group (dilation 1, one group).
-  const bool row_runs = s.dilation_w == 1 && s.group == 1;
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t n = blk / per_image, p0 = (blk % per_image) * rows, p1 = std::min(P, p0 + rows);
+    if (p0 >= p1) continue;
     const uint8_t* img = xb + n * s.in_h * s.in_w * C;
-    uint8_t* col = Scratch(1, (p1 - p0) * Kp);
     for (int64_t g = 0; g < s.group; ++g) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t oh = p / ow_n, ow = p % ow_n;
-        uint8_t* row = col + (p - p0) * Kp;
-        const int64_t iw0 = ow * s.stride_w - s.pad_left;
-        for (int64_t i = 0; i < s.kernel_h; ++i) {
-          const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
-          const bool row_inside = ih >= 0 && ih < s.in_h;
-          if (row_inside && row_runs && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
-            CopyFlip(row, img + (ih * s.in_w + iw0) * C, s.kernel_w * C, flip);
-            row += s.kernel_w * C;
-            continue;
-          }
-          for (int64_t j = 0; j < s.kernel_w; ++j, row += cg) {
-            const int64_t iw = iw0 + j * s.dilation_w;
-            if (row_inside && iw >= 0 && iw < s.in_w) {
-              CopyFlip(row, img + (ih * s.in_w + iw) * C + g * cg, cg, flip);
-            } else {
-              std::memset(row, pad_code, cg);
-            }
-          }
-        }
-        if (Kp > K) std::memset(row, pad_code, Kp - K);
+      uint8_t* yg = yb + ((n * P + p0) * M + g * mg) * esize;
+      if (gather) {
+        uint8_t* pad_row = Scratch(3, cg);
+        std::memset(pad_row, pad_code, cg);
+        auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
+        TapPointers(s, img + g * cg, C, pad_row, p0, p1, ptrs);
+        QGemmGather(p1 - p0, {ptrs, taps, cg, za}, w.group(g), GroupOutput(out, g, mg, M), yg, M,
+                    1);
+      } else {
+        uint8_t* col = Scratch(1, (p1 - p0) * Kp);
+        Im2colRows(s, img + g * cg, C, flip, pad_code, Kp, p0, p1, col);
+        QGemm(p1 - p0, {col, Kp, false, za}, w.group(g), GroupOutput(out, g, mg, M), yg, M, 1);
       }
-      QGemm(p1 - p0, {col, Kp, false, za}, w.group(g), GroupOutput(out, g, mg, M),
-            yb + ((n * P + p0) * M + g * mg) * esize, M, 1);
     }
   }
 }

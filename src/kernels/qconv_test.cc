@@ -274,6 +274,8 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
       {17, 31, 16, 15, 1, 1, 0},   // pointwise, 16 + 1
       {24, 28, 28, 144, 1, 1, 0},  // MobileNetV2 expand
       {144, 28, 28, 24, 1, 1, 0},  // project
+      {512, 7, 7, 40, 3, 1, 1},    // layer4 3x3: 49 pixels in blocks of 36 + 13
+      {64, 13, 12, 32, 3, 2, 1},   // stride-2 3x3, odd sizes
   };
   std::mt19937 rng(77);
   int i = 0;

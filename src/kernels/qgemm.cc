@@ -222,16 +222,23 @@ void QGemmScalar(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmO
 
 }  // namespace
 
-void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out, void* c,
-           int64_t ldc, int threads) {
+namespace {
+
+// Grow-only per-thread column tables (no allocation per call once warm). A QGemm call only
+// reads them while its calling thread is inside it.
+template <typename T>
+std::vector<T>& Table(int slot, int64_t n, T fill) {
+  thread_local std::vector<T> tables[4];
+  std::vector<T>& v = tables[slot];
+  v.assign(static_cast<size_t>(n), fill);
+  return v;
+}
+
+// QGemm on plain rows (gather == nullptr) or on a gathered A (VNNI kernel only: `a` then only
+// carries the zero point, unsigned); the arguments are validated.
+void Run(int64_t M, const QGemmA& a, const QGemmGatherA* gather, const PackedQGemmB& b,
+         const QGemmOutput& out, void* c, int64_t ldc, int threads) {
   const int64_t N = b.N(), K = b.K();
-  if (b.empty()) Fail("B is not packed");
-  ValidateQGemm(M, N, K, a, out, ldc);
-  if (M == 0 || N == 0) return;
-  if (c == nullptr) Fail("null C");
-  if (!QGemmKernelSupported(b.kernel())) {
-    Fail(std::string("kernel ") + QGemmKernelName(b.kernel()) + " is not supported by this CPU");
-  }
   int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
   // At least ~4M multiply-accumulates (~10 us) per thread: below that, waking and joining
   // threads costs more than it saves (and far more on an oversubscribed machine).
@@ -249,8 +256,10 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
 
   // Per-column terms, in uint32 so that they wrap (see qgemm_ukernel.h).
   const uint32_t za = static_cast<uint32_t>(a.zero_point + (a.is_signed ? 128 : 0));
-  std::vector<int32_t> col_offset(npad, 0), col_zb, mantissa, rshift;
-  std::vector<float> scale, float_bias;
+  std::vector<int32_t>& col_offset = Table<int32_t>(0, npad, 0);
+  int32_t* col_zb = nullptr;
+  int32_t *mantissa = nullptr, *rshift = nullptr;
+  float *scale = nullptr, *float_bias = nullptr;
   bool requant_hi = false;
   for (int64_t n = 0; n < N; ++n) {
     uint32_t v = out.bias ? static_cast<uint32_t>(out.bias[n]) : 0u;
@@ -259,14 +268,14 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
     col_offset[n] = static_cast<int32_t>(v);
   }
   if (b.has_zero_points()) {
-    col_zb.assign(npad, 0);
-    std::copy(b.zero_points(), b.zero_points() + N, col_zb.begin());
+    col_zb = Table<int32_t>(1, npad, 0).data();
+    std::copy(b.zero_points(), b.zero_points() + N, col_zb);
   }
   if (out.kind == QGemmOutputKind::kUint8 || out.kind == QGemmOutputKind::kInt8) {
     // A zero mantissa gives 0 with any rounding shift n >= 1; those columns (and the padding)
     // take n = 33, so that they never keep the 32-bit path (n >= 33 everywhere) from being used.
-    mantissa.assign(npad, 0);
-    rshift.assign(npad, 33);
+    mantissa = Table<int32_t>(2, npad, 0).data();
+    rshift = Table<int32_t>(3, npad, 33).data();
     requant_hi = true;
     for (int64_t n = 0; n < N; ++n) {
       const numerics::FixedMultiplier& m = out.multipliers[out.num_multipliers == 1 ? 0 : n];
@@ -275,11 +284,11 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
       requant_hi = requant_hi && rshift[n] >= 33;
     }
   } else if (out.kind == QGemmOutputKind::kFloat) {
-    scale.assign(npad, 0.0f);
+    scale = Table<float>(0, npad, 0.0f).data();
     for (int64_t n = 0; n < N; ++n) scale[n] = out.scales[out.num_scales == 1 ? 0 : n];
     if (out.float_bias) {
-      float_bias.assign(npad, 0.0f);
-      std::copy(out.float_bias, out.float_bias + N, float_bias.begin());
+      float_bias = Table<float>(1, npad, 0.0f).data();
+      std::copy(out.float_bias, out.float_bias + N, float_bias);
     }
   }
 
@@ -287,7 +296,7 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
   std::shared_ptr<int8_t[]> staged;
   const void* a_data = a.data;
   int64_t lda = a.ld;
-  if (!vnni || a.is_signed || K % 4 != 0) {
+  if (gather == nullptr && (!vnni || a.is_signed || K % 4 != 0)) {
     staged = AllocAligned(M * kpad * (vnni ? 1 : 2));
     const int64_t rows = std::max<int64_t>(1, (M + t - 1) / t);
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
@@ -308,7 +317,12 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
     row_sums.assign(M, 0);
     for (int64_t m = 0; m < M; ++m) {
       int32_t s = 0;
-      if (vnni) {
+      if (gather) {
+        for (int64_t g = 0; g < gather->segments; ++g) {
+          const uint8_t* r = gather->ptrs[m * gather->segments + g];
+          for (int64_t k = 0; k < gather->seg_len; ++k) s += r[k];
+        }
+      } else if (vnni) {
         const auto* r = static_cast<const uint8_t*>(a_data) + m * lda;
         for (int64_t k = 0; k < K; ++k) s += r[k];
       } else {
@@ -326,23 +340,28 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
   call.a = a_data;
   call.lda = lda;
   call.b = b.data();
+  if (gather) {
+    call.a_ptrs = gather->ptrs;
+    call.segments = gather->segments;
+  }
   call.col_offset = col_offset.data();
-  call.col_zb = col_zb.empty() ? nullptr : col_zb.data();
+  call.col_zb = col_zb;
   call.row_sums = row_sums.empty() ? nullptr : row_sums.data();
   call.kind = out.kind;
-  call.mantissa = mantissa.empty() ? nullptr : mantissa.data();
-  call.rshift = rshift.empty() ? nullptr : rshift.data();
+  call.mantissa = mantissa;
+  call.rshift = rshift;
   call.requant_hi = requant_hi;
   call.zero_point = out.zero_point;
   call.qmin = out.qmin;
   call.qmax = out.qmax;
-  call.scale = scale.empty() ? nullptr : scale.data();
-  call.float_bias = float_bias.empty() ? nullptr : float_bias.data();
+  call.scale = scale;
+  call.float_bias = float_bias;
   call.c = c;
   call.ldc = ldc;
 
   // Tiles: row blocks whose A' slice (mc x Kpad) stays in L2 (~256 KiB), times column panels.
   // Within a tile the kernel walks the block's rows against one B panel (K x NR, L1/L2).
+  // (A gathered A's rows are runs of an input that neighbouring rows share: counted as copies.)
   const int64_t a_row_bytes = kpad * (vnni ? 1 : 2);
   int64_t mc = std::max<int64_t>(mr, (int64_t{256} << 10) / std::max<int64_t>(a_row_bytes, 1));
   mc = std::max<int64_t>(mr, mc / mr * mr);
@@ -362,6 +381,51 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
     const int64_t rb = tile / panels, p = tile % panels;
     run(call, rb * mc, std::min(M, (rb + 1) * mc), p);
   }
+}
+
+}  // namespace
+
+void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out, void* c,
+           int64_t ldc, int threads) {
+  if (b.empty()) Fail("B is not packed");
+  ValidateQGemm(M, b.N(), b.K(), a, out, ldc);
+  if (M == 0 || b.N() == 0) return;
+  if (c == nullptr) Fail("null C");
+  if (!QGemmKernelSupported(b.kernel())) {
+    Fail(std::string("kernel ") + QGemmKernelName(b.kernel()) + " is not supported by this CPU");
+  }
+  Run(M, a, nullptr, b, out, c, ldc, threads);
+}
+
+void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const QGemmOutput& out,
+                 void* c, int64_t ldc, int threads) {
+  if (b.empty()) Fail("B is not packed");
+  if (a.segments < 0 || a.seg_len < 0 || a.seg_len % 4 != 0) {
+    Fail("gathered A: run length " + std::to_string(a.seg_len) + " is not a multiple of 4");
+  }
+  if (a.segments * a.seg_len != b.K()) {
+    Fail("gathered A: " + std::to_string(a.segments) + " runs of " + std::to_string(a.seg_len) +
+         " codes do not make K = " + std::to_string(b.K()));
+  }
+  const QGemmA plain{a.ptrs, b.K(), false, a.zero_point};
+  ValidateQGemm(M, b.N(), b.K(), plain, out, ldc);
+  if (M == 0 || b.N() == 0) return;
+  if (c == nullptr) Fail("null C");
+  if (!QGemmKernelSupported(b.kernel())) {
+    Fail(std::string("kernel ") + QGemmKernelName(b.kernel()) + " is not supported by this CPU");
+  }
+  if (b.kernel() == QGemmKernel::kAvx512Vnni && b.K() > 0) {
+    Run(M, plain, &a, b, out, c, ldc, threads);
+    return;
+  }
+  // Other kernels: the rows written out, then the plain GEMM.
+  const int64_t K = b.K();
+  std::vector<uint8_t> rows(static_cast<size_t>(M * K));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t s = 0; s < a.segments; ++s)
+      std::memcpy(rows.data() + m * K + s * a.seg_len, a.ptrs[m * a.segments + s],
+                  static_cast<size_t>(a.seg_len));
+  Run(M, {rows.data(), K, false, a.zero_point}, nullptr, b, out, c, ldc, threads);
 }
 
 }  // namespace qforge::kernels

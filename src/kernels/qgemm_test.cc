@@ -336,6 +336,69 @@ TEST_P(QGemmKernelTest, ExtremeOperandsNeverClip) {
   }
 }
 
+// A gathered A (QGemmGather): runs drawn at random offsets from a shared pool (overlapping and
+// repeated, like a convolution's taps), checked against the reference on the rows written out.
+TEST_P(QGemmKernelTest, GatheredABitExact) {
+  std::mt19937 rng(41);
+  const QGemmOutputKind kinds[] = {QGemmOutputKind::kUint8, QGemmOutputKind::kInt8,
+                                   QGemmOutputKind::kInt32, QGemmOutputKind::kFloat};
+  struct Shape {
+    int64_t M, N, segments, seg_len;
+  };
+  std::vector<Shape> shapes = {{1, 1, 1, 4},     {12, 32, 9, 4},  {13, 33, 9, 8},
+                               {25, 64, 9, 64},  {49, 31, 1, 16}, {11, 65, 3, 12},
+                               {200, 64, 9, 64}, {7, 17, 49, 4},  {24, 96, 2, 128}};
+  for (int i = 0; i < 24; ++i) {
+    shapes.push_back({static_cast<int64_t>(rng() % 30 + 1), static_cast<int64_t>(rng() % 70 + 1),
+                      static_cast<int64_t>(rng() % 10 + 1),
+                      static_cast<int64_t>(4 * (rng() % 6 + 1))});
+  }
+  int case_no = 0;
+  for (const Shape& sh : shapes) {
+    const int64_t K = sh.segments * sh.seg_len;
+    Problem p =
+        MakeProblem(sh.M, sh.N, K, false, case_no % 3, kinds[case_no % 4], case_no % 2 == 0, rng);
+    ++case_no;
+    std::vector<uint8_t> pool(4 * K + 64);
+    for (auto& v : pool) v = static_cast<uint8_t>(rng());
+    std::vector<const uint8_t*> ptrs(sh.M * sh.segments);
+    p.lda = K;
+    p.a.assign(std::max<int64_t>(sh.M * K, 1), 0);
+    for (int64_t m = 0; m < sh.M; ++m) {
+      for (int64_t g = 0; g < sh.segments; ++g) {
+        const uint8_t* run = pool.data() + rng() % (pool.size() - sh.seg_len + 1);
+        ptrs[m * sh.segments + g] = run;
+        std::memcpy(p.a.data() + m * K + g * sh.seg_len, run, sh.seg_len);
+      }
+    }
+    const auto want = RunRef(p);
+    const PackedQGemmB packed =
+        PackedQGemmB::Pack(K, p.N, p.b.data(), p.N, false, p.zb, GetParam());
+    for (int threads : {1, 2}) {
+      std::vector<uint8_t> got(want.size());
+      QGemmGather(p.M, {ptrs.data(), sh.segments, sh.seg_len, p.za}, packed, p.out, got.data(), p.N,
+                  threads);
+      ExpectSame(p, GetParam(), want, got);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Gathered runs at their extremes with K = 2^15 (every run the same 255s, B = -128 with zero
+// point 127: each term is 255 * -255): the exact sum -2 130 739 200.
+TEST_P(QGemmKernelTest, GatheredExtremeOperandsNeverClip) {
+  const int64_t seg_len = 64, segments = kMaxQGemmK / seg_len, M = 13, N = 35;
+  std::vector<uint8_t> run(seg_len, 255);
+  std::vector<const uint8_t*> ptrs(M * segments, run.data());
+  std::vector<int8_t> b(kMaxQGemmK * N, -128);
+  const PackedQGemmB packed =
+      PackedQGemmB::Pack(kMaxQGemmK, N, b.data(), N, false, {127}, GetParam());
+  std::vector<int32_t> c(M * N);
+  QGemmGather(M, {ptrs.data(), segments, seg_len, 0}, packed, QGemmOutput::Int32(), c.data(), N, 1);
+  const int64_t expected = kMaxQGemmK * 255 * -255;
+  for (int32_t v : c) ASSERT_EQ(v, expected);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, QGemmKernelTest, ::testing::ValuesIn(kAllKernels),
                          [](const auto& info) { return std::string(QGemmKernelName(info.param)); });
 
@@ -383,6 +446,19 @@ TEST(QGemmTest, BadArgumentsThrow) {
   EXPECT_THROW(QGemm(2, {a, 2, false, 0}, packed, QGemmOutput::Float(nullptr, nullptr, 1), c, 2),
                Error);
   EXPECT_THROW(QGemm(2, {a, 2, false, 0}, PackedQGemmB(), QGemmOutput::Int32(), c, 2), Error);
+}
+
+TEST(QGemmTest, GatherBadArgumentsThrow) {
+  std::vector<int8_t> b(16 * 4, 1);
+  const PackedQGemmB packed = PackedQGemmB::Pack(16, 4, b.data(), 4, false, {}, Isa::kScalar);
+  std::vector<uint8_t> run(16, 0);
+  std::vector<const uint8_t*> ptrs(8, run.data());
+  std::vector<int32_t> c(8);
+  const QGemmOutput out = QGemmOutput::Int32();
+  EXPECT_THROW(QGemmGather(2, {ptrs.data(), 4, 3, 0}, packed, out, c.data(), 4), Error);
+  EXPECT_THROW(QGemmGather(2, {ptrs.data(), 2, 4, 0}, packed, out, c.data(), 4), Error);
+  EXPECT_THROW(QGemmGather(2, {ptrs.data(), 4, 4, 256}, packed, out, c.data(), 4), Error);
+  EXPECT_NO_THROW(QGemmGather(2, {ptrs.data(), 4, 4, 0}, packed, out, c.data(), 4));
 }
 
 TEST(QGemmTest, KernelForIsa) {

@@ -130,6 +130,23 @@ struct QGemmA {
 void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out, void* c,
            int64_t ldc, int threads = 0);
 
+// A given by pointers instead of rows (im2col without the copy): row m of A is the
+// concatenation of `segments` runs of `seg_len` uint8 codes, run s starting at
+// ptrs[m * segments + s]; K = segments * seg_len, seg_len a multiple of 4. A convolution passes
+// one pointer per output pixel and kernel tap (a tap in the padding points at a run of
+// zero-point codes). Runs may overlap and repeat; they are only read.
+struct QGemmGatherA {
+  const uint8_t* const* ptrs = nullptr;
+  int64_t segments = 0, seg_len = 0;
+  int32_t zero_point = 0;  // uint8 codes: [0, 255]
+};
+
+// C = output(A x B) for a gathered A: the same values as QGemm on the rows written out. The
+// AVX-512 VNNI kernel reads the runs in place; the other kernels copy the rows out first.
+// b.K() must equal segments * seg_len. Throws qforge::Error on bad arguments.
+void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const QGemmOutput& out,
+                 void* c, int64_t ldc, int threads = 0);
+
 // Validates the arguments shared by QGemm and the reference; throws qforge::Error.
 void ValidateQGemm(int64_t M, int64_t N, int64_t K, const QGemmA& a, const QGemmOutput& out,
                    int64_t ldc);

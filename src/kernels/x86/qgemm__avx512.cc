@@ -4,7 +4,9 @@
 // p holds Kpad / 4 groups ("quads") of 4 consecutive k; a quad is 32 columns x 4 int8 = 128
 // bytes: byte (q * 32 + j) * 4 + i is B[4q + i, 32p + j]. Columns >= N and k >= K are zero.
 // A is not packed: the staged A' (uint8, rows of Kpad bytes, see qgemm_ukernel.h) is read in
-// place; each row contributes 4 bytes per quad, broadcast to all 16 lanes.
+// place; each row contributes 4 bytes per quad, broadcast to all 16 lanes. A gathered A
+// (QGemmGather: per row, pointers to runs of quads, e.g. a convolution's kernel taps) is read
+// in place the same way, run by run.
 //
 // Why no sum can clip: vpdpbusd (the non-saturating form; NOT vpdpbusds) multiplies 4 uint8 x
 // int8 pairs, adds the 4 products and the int32 accumulator with no intermediate rounding or
@@ -215,36 +217,83 @@ void AccumulateFull(int64_t quads, const uint8_t* a, int64_t lda, const int8_t* 
   QF_ROWS(QF_OUT)
 #undef QF_OUT
 }
+
+// AccumulateFull for a gathered A (QGemmCall::a_ptrs): rows m..m+11, each `segments` runs of
+// seg_quads quads; run s of row r starts at ptrs[r * segments + s]. The same sums in the same
+// order (B is walked exactly as for plain rows); only where each quad of A comes from differs.
+void AccumulateGather(int64_t segments, int64_t seg_quads, const uint8_t* const* ptrs,
+                      const int8_t* b, int32_t* out) {
+#define QF_DECL(r) __m512i x##r = _mm512_setzero_si512(), y##r = _mm512_setzero_si512();
+  QF_ROWS(QF_DECL)
+#undef QF_DECL
+  const int64_t seg_bytes = seg_quads * 4;
+  for (int64_t s = 0; s < segments; ++s) {
+#define QF_PTR(r) const uint8_t* p##r = ptrs[(r)*segments + s];
+    QF_ROWS(QF_PTR)
+#undef QF_PTR
+    for (int64_t k = 0; k < seg_bytes; k += 4) {
+      const __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64);
+#define QF_STEP(r)                            \
+  {                                           \
+    const __m512i av = Broadcast4(p##r + k);  \
+    x##r = _mm512_dpbusd_epi32(x##r, av, b0); \
+    y##r = _mm512_dpbusd_epi32(y##r, av, b1); \
+  }
+      QF_ROWS(QF_STEP)
+#undef QF_STEP
+      b += 4 * kNr;
+    }
+  }
+#define QF_OUT(r)                          \
+  _mm512_store_si512(out + (r)*kNr, x##r); \
+  _mm512_store_si512(out + (r)*kNr + 16, y##r);
+  QF_ROWS(QF_OUT)
+#undef QF_OUT
+}
 #undef QF_ROWS
 
 // R rows starting at row m of A' times the 32-column panel b; full Kpad.
 template <int R>
 void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts& c0,
           const ColumnConsts& c1, int64_t n0, int cols) {
-  const auto* a = static_cast<const uint8_t*>(call.a) + m * call.lda;
-  const int64_t lda = call.lda;
   const int64_t quads = call.Kpad / 4;
   if constexpr (R == kMr) {
     alignas(64) int32_t sums[kMr * kNr];
-    AccumulateFull(quads, a, lda, b, sums);
+    if (call.a_ptrs) {
+      AccumulateGather(call.segments, quads / call.segments, call.a_ptrs + m * call.segments, b,
+                       sums);
+    } else {
+      AccumulateFull(quads, static_cast<const uint8_t*>(call.a) + m * call.lda, call.lda, b, sums);
+    }
     Epilogue(call, sums, R, m, c0, c1, n0, cols);
     return;
   }
-  // Row tails (fewer than 12 rows): small accumulator arrays stay in registers.
+  // Row tails (fewer than 12 rows): small accumulator arrays stay in registers. A plain A is
+  // one run of all quads per row (row stride lda); a gathered one `segments` runs.
+  const bool gather = call.a_ptrs != nullptr;
+  const int64_t segments = gather ? call.segments : 1;
+  const int64_t seg_bytes = quads / segments * 4;
   __m512i acc0[R], acc1[R];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < quads; ++q) {
-    const __m512i b0 = _mm512_load_si512(b);
-    const __m512i b1 = _mm512_load_si512(b + 64);
+  for (int64_t s = 0; s < segments; ++s) {
+    const uint8_t* a[R];
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const __m512i av = Broadcast4(a + r * lda);
-      acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
-      acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+      a[r] = gather ? call.a_ptrs[(m + r) * segments + s]
+                    : static_cast<const uint8_t*>(call.a) + (m + r) * call.lda;
     }
-    a += 4;
-    b += 4 * kNr;
+    for (int64_t k = 0; k < seg_bytes; k += 4) {
+      const __m512i b0 = _mm512_load_si512(b);
+      const __m512i b1 = _mm512_load_si512(b + 64);
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r) {
+        const __m512i av = Broadcast4(a[r] + k);
+        acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
+        acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
+      }
+      b += 4 * kNr;
+    }
   }
   alignas(64) int32_t sums[R * kNr];
 #pragma GCC unroll 12

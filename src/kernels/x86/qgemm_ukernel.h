@@ -26,6 +26,11 @@ struct QGemmCall {
   int64_t M = 0, N = 0, Kpad = 0;
   const void* a = nullptr;  // staged A': M rows, row stride lda elements
   int64_t lda = 0;
+  // Gathered A (QGemmGather, VNNI only): when set, row m of A' is the concatenation of
+  // `segments` runs of Kpad / segments uint8 codes (a multiple of 4), run s at
+  // a_ptrs[m * segments + s]; `a` and `lda` are unused.
+  const uint8_t* const* a_ptrs = nullptr;
+  int64_t segments = 0;
   const int8_t* b = nullptr;  // packed B (layout in the kernel's file)
   // Per column, padded with zeros to a multiple of the tile width:
   const int32_t* col_offset = nullptr;  // bias - za' colsum + K za' zb   (wrapping int32)
