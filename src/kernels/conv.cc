@@ -25,8 +25,11 @@ int64_t Product(const std::vector<int64_t>& v) {
 
 std::string VecText(const std::vector<int64_t>& v) { return ShapeToString(v); }
 
-// Images whose output planes are smaller than this many columns in total are batched into one
-// GEMM (ResNet-18 layer3/4, MobileNetV2's 14x14 and 7x7 blocks).
+// Output planes of at least kPhasedPlane outputs run one image per GEMM (phase planes, B read
+// in place, no packing); smaller ones (7x7) are batched, up to kBatchColumns columns per GEMM,
+// so the N tiles are mostly full. Measured at batch 8 (docs/fp32_kernels.md): per image is
+// ~1.3x faster for 28x28 and 14x14 3x3 convs than the old batching, slower for 7x7.
+constexpr int64_t kPhasedPlane = 192;
 constexpr int64_t kBatchColumns = 2048;
 
 float ApplyAct(float v, const Activation& act) { return std::min(std::max(v, act.lo), act.hi); }
@@ -199,10 +202,17 @@ void RunDepthwise(Isa isa, const DepthwisePlane& p, const float* x, const float*
       x,          p.in_h,        p.in_w,       p.out_h,      p.out_w,   p.kernel_h, p.kernel_w,
       p.stride_h, p.stride_w,    p.dilation_h, p.dilation_w, p.pad_top, p.pad_left, w,
       bias,       act.enabled(), act.lo,       act.hi,       y};
-  if (isa == Isa::kScalar)
-    detail::DepthwisePlaneScalar(args);
-  else
-    detail::DepthwisePlane__avx2(args);  // AVX-512 machines use the AVX2 kernel
+  switch (isa) {
+    case Isa::kScalar:
+      detail::DepthwisePlaneScalar(args);
+      break;
+    case Isa::kAvx2:
+    case Isa::kAvx512:
+      // AVX-512 machines use the AVX2 kernel: a 16-wide phase-plane kernel measured 1.2-1.4x
+      // slower on MobileNetV2's planes (docs/fp32_kernels.md); the planes are memory bound.
+      detail::DepthwisePlane__avx2(args);
+      break;
+  }
 }
 
 }  // namespace
@@ -298,7 +308,7 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
   // then streamed once per chunk instead of once per image and the N tiles are mostly full.
   // The GEMM writes a [mg, images * out_plane] scratch that is copied into y's NCHW layout.
   const int64_t per_chunk =
-      out_plane >= kBatchColumns / 2 ? 1 : std::max<int64_t>(1, kBatchColumns / out_plane);
+      out_plane >= kPhasedPlane ? 1 : std::max<int64_t>(1, kBatchColumns / out_plane);
   const int64_t chunks = (g.batch + per_chunk - 1) / per_chunk;
   const int64_t images_per_chunk = (g.batch + chunks - 1) / chunks;  // balanced chunks
   // One image per GEMM with a real kernel: the phase-plane path. The input is copied once,

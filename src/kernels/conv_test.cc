@@ -201,6 +201,38 @@ TEST(ConvF32, Depthwise) {
   }
 }
 
+// Randomized depthwise geometries: kernel 1-7, strides 1-4, dilations 1-3, asymmetric pads,
+// widths crossing the 8 / 16 / 32-lane tile edges, every activation kind, residual sums.
+TEST(ConvF32, DepthwiseRandomized) {
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  for (Isa isa : SupportedIsas()) {
+    for (int trial = 0; trial < 60; ++trial) {
+      const int64_t c = 1 + pick(rng) % 4;
+      const int64_t kh = 1 + pick(rng) % 7, kw = 1 + pick(rng) % 7;
+      const int64_t sh = 1 + pick(rng) % 4, sw = 1 + pick(rng) % 4;
+      const int64_t dh = 1 + pick(rng) % 3, dw = 1 + pick(rng) % 3;
+      const int64_t h = 1 + pick(rng) % 20, w = 1 + pick(rng) % 50;
+      const int64_t pt = pick(rng) % 4, pl = pick(rng) % 4, pb = pick(rng) % 4, pr = pick(rng) % 4;
+      if ((kh - 1) * dh + 1 > h + pt + pb || (kw - 1) * dw + 1 > w + pl + pr) continue;
+      const ConvGeometry g = Make(1 + pick(rng) % 2, c, c, c, {h, w}, {kh, kw}, {sh, sw}, {dh, dw},
+                                  {pt, pl}, {pb, pr});
+      const Activation act = trial % 3 == 0   ? Activation::Relu()
+                             : trial % 3 == 1 ? Activation::Clip(-0.3f, 0.6f)
+                                              : Activation::None();
+      if (trial % 5 == 4)
+        CheckConvResidual(g, isa, rng, trial % 2 == 0, act, 1 + trial % 2);
+      else
+        CheckConv(g, isa, rng, act, 1 + trial % 2, trial % 4 != 1);
+    }
+    // MobileNetV2 shapes: 3x3 stride 1 / 2 at 112, 56, 14, 7.
+    for (int64_t size : {112, 56, 14, 7})
+      for (int64_t s : {1, 2})
+        CheckConv(Make(1, 3, 3, 3, {size, size}, {3, 3}, {s, s}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                  Activation::Clip(0.0f, 6.0f));
+  }
+}
+
 TEST(ConvF32, ModelShapes) {
   std::mt19937 rng(13);
   for (Isa isa : SupportedIsas()) {
@@ -237,8 +269,15 @@ TEST(ConvF32, BatchedSmallPlanes) {
                   {}, threads);
       }
       // Several chunks: 45 images of 7x7 (41 per chunk at most -> 2 chunks of 23 and 22);
-      // 3 images of 31x31 (2 per chunk); 1x1 planes (many images per tile).
+      // 3 images of 31x31 and 14x14 (one image per GEMM, phase planes), 13x14 just below the
+      // per-image threshold (11 images per chunk), 1x1 planes (many images per tile).
       CheckConv(Make(45, 3, 5, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(3, 5, 9, 1, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng, {},
+                threads);
+      CheckConv(Make(13, 5, 9, 1, {13, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}), isa, rng,
+                Activation::Relu(), threads);
+      CheckConv(Make(3, 6, 9, 1, {14, 14}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng, {},
                 threads);
       CheckConv(Make(45, 5, 7, 1, {7, 7}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}), isa, rng, {},
                 threads);
@@ -362,6 +401,31 @@ TEST(DepthwiseConv2dPlane, MatchesRefOnOnePlane) {
     const float bias = 0.25f;
     ref::Conv(g, x.data(), w.data(), &bias, want.data());
     ExpectClose(got, want, 9);
+  }
+}
+
+// The plane API with an output smaller than the padded input allows (no end padding read):
+// every ISA computes exactly the reference's top-left out_h x out_w.
+TEST(DepthwiseConv2dPlane, TruncatedOutput) {
+  std::mt19937 rng(18);
+  for (Isa isa : SupportedIsas()) {
+    for (int64_t s : {1, 2, 3}) {
+      const int64_t in_h = 9, in_w = 37;
+      const ConvGeometry g = Make(1, 1, 1, 1, {in_h, in_w}, {3, 5}, {s, s}, {1, 2}, {1, 2}, {3, 3});
+      const DepthwisePlane p{in_h, in_w, g.out_size[0] - 1, g.out_size[1] - 1, 3, 5, s, s, 1, 2,
+                             1,    2};
+      const auto x = Random(in_h * in_w, rng), w = Random(15, rng);
+      std::vector<float> full(g.out_size[0] * g.out_size[1]);
+      const float bias = -0.5f;
+      ref::Conv(g, x.data(), w.data(), &bias, full.data());
+      std::vector<float> want, got(p.out_h * p.out_w, NAN);
+      for (int64_t oy = 0; oy < p.out_h; ++oy)
+        for (int64_t ox = 0; ox < p.out_w; ++ox)
+          want.push_back(std::max(full[oy * g.out_size[1] + ox], 0.0f));
+      DepthwiseConv2dPlane(isa, p, x.data(), w.data(), bias, got.data(), Activation::Relu());
+      SCOPED_TRACE(std::string(IsaName(isa)) + " stride " + std::to_string(s));
+      ExpectClose(got, want, 15);
+    }
   }
 }
 
