@@ -73,6 +73,33 @@ void DynamicQuantizeRows(int64_t M, int64_t K, const float* x, int64_t ldx, IntF
   }
 }
 
+void QuantizeWithParams(const float* x, int64_t n, QuantParams p, int32_t qmin, int32_t qmax,
+                        bool is_signed, void* q, Isa isa) {
+  constexpr const char* kFn = "QuantizeWithParams";
+  if (n < 0 || (n > 0 && (!x || !q))) Fail(kFn, "bad arguments");
+  if (!(p.scale > 0) || qmin > qmax || qmin < (is_signed ? -128 : 0) ||
+      qmax > (is_signed ? 127 : 255))
+    Fail(kFn, "needs scale > 0 and a clamp range within the 8-bit type, got scale " +
+                  std::to_string(p.scale) + " [" + std::to_string(qmin) + ", " +
+                  std::to_string(qmax) + "]");
+  if (UseAvx2(isa)) return detail::QuantizeWithParams__avx2(x, n, p, qmin, qmax, is_signed, q);
+  if (is_signed)
+    numerics::QuantizeRun(x, n, p, qmin, qmax, static_cast<int8_t*>(q));
+  else
+    numerics::QuantizeRun(x, n, p, qmin, qmax, static_cast<uint8_t*>(q));
+}
+
+void QuantizeCentered(const float* x, int64_t n, QuantParams p, int32_t qmin, int32_t qmax,
+                      float* out, Isa isa) {
+  if (n < 0 || (n > 0 && (!x || !out))) Fail("QuantizeCentered", "bad arguments");
+  if (!(p.scale > 0) || qmin > qmax)
+    Fail("QuantizeCentered",
+         "needs scale > 0 and qmin <= qmax, got scale " + std::to_string(p.scale));
+  if (UseAvx2(isa)) return detail::QuantizeCentered__avx2(x, n, p, qmin, qmax, out);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<float>(numerics::QuantizeValue(x[i], p, qmin, qmax) - p.zero_point);
+}
+
 void DynamicQGemm(int64_t M, const void* a, int64_t lda, bool a_signed, const QuantParams* a_params,
                   const PackedQGemmB& b, const float* w_scales, const float* bias, float* y,
                   int64_t ldy, int threads, Isa isa) {

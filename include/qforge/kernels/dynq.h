@@ -42,6 +42,23 @@ void DynamicQuantizeRows(int64_t M, int64_t K, const float* x, int64_t ldx, nume
 // false if any element is NaN or +-Inf (then *lo / *hi are meaningless). Exact (no rounding).
 bool FiniteMinMax(const float* x, int64_t n, float* lo, float* hi, Isa isa = ActiveIsa());
 
+// q[i] = numerics::QuantizeValue(x[i], p, qmin, qmax) for i < n, with p given (e.g. one
+// DynamicQuantizeLinear scale for a whole tensor): the same values as numerics::QuantizeRun,
+// vectorized with AVX2 when isa allows. q is uint8_t ([qmin, qmax] within [0, 255]) or int8_t
+// (is_signed, within [-128, 127]). p.scale must be > 0; NaN gives clamp(z), +-Inf saturates.
+void QuantizeWithParams(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                        int32_t qmax, bool is_signed, void* q, Isa isa = ActiveIsa());
+
+// Quantizes x[0..n) with one set of parameters and writes each code centered on its zero point,
+// as a float: out[i] = float(numerics::QuantizeValue(x[i], p, qmin, qmax) - p.zero_point).
+// Every value is a small integer, exact in fp32, so an fp32 product of two such arrays sums
+// integers exactly while every partial sum stays below 2^24 (e.g. K <= 258 uint8 terms of
+// |(a - za)(b - zb)| <= 255^2): that is how DynamicQMatMul runs its small attention products on
+// the fp32 small-GEMM kernel with the integer result bit for bit. p.scale must be > 0. NaN gives
+// clamp(z) - z and +-Inf saturates, as QuantizeValue. AVX2 (vdivps, vroundps) when isa allows.
+void QuantizeCentered(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                      int32_t qmax, float* out, Isa isa = ActiveIsa());
+
 // ---- 2. int8 GEMM, per-row activation / per-column weight scales, fp32 out ---------------------
 
 // y[m,n] = float(acc[m,n]) * (a_params[m].scale * w_scales[n])  [+ bias[n]]

@@ -116,6 +116,57 @@ void QuantizeRow__avx2(const float* x, int64_t K, QuantParams p, int32_t qmin, i
   }
 }
 
+void QuantizeWithParams__avx2(const float* x, int64_t n, QuantParams p, int32_t qmin, int32_t qmax,
+                              bool is_signed, void* q) {
+  const __m256 s = _mm256_set1_ps(p.scale), z = _mm256_set1_ps(static_cast<float>(p.zero_point));
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(qmin)),
+               hi = _mm256_set1_ps(static_cast<float>(qmax));
+  // NaN lanes (Quantize8 would give qmin there) take QuantizeValue's clamp(z, qmin, qmax).
+  const __m256i znan = _mm256_set1_epi32(std::min(std::max(p.zero_point, qmin), qmax));
+  const auto quantize = [&](const float* src) {
+    const __m256 xv = _mm256_loadu_ps(src);
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(Quantize8(xv, s, z, lo, hi)),
+                                                _mm256_castsi256_ps(znan),
+                                                _mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
+  };
+  auto* out = static_cast<uint8_t*>(q);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // see QuantizeRow__avx2
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    const __m256i ab = _mm256_packs_epi32(quantize(x + k), quantize(x + k + 8));
+    const __m256i cd = _mm256_packs_epi32(quantize(x + k + 16), quantize(x + k + 24));
+    const __m256i bytes = is_signed ? _mm256_packs_epi16(ab, cd) : _mm256_packus_epi16(ab, cd);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k),
+                        _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  for (; k < n; ++k) {
+    const int32_t v = numerics::QuantizeValue(x[k], p, qmin, qmax);
+    out[k] = is_signed ? static_cast<uint8_t>(static_cast<int8_t>(v)) : static_cast<uint8_t>(v);
+  }
+}
+
+void QuantizeCentered__avx2(const float* x, int64_t n, QuantParams p, int32_t qmin, int32_t qmax,
+                            float* out) {
+  const __m256 s = _mm256_set1_ps(p.scale), z = _mm256_set1_ps(static_cast<float>(p.zero_point));
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(qmin)),
+               hi = _mm256_set1_ps(static_cast<float>(qmax));
+  // NaN: QuantizeValue gives clamp(z, qmin, qmax); centered, that minus z.
+  const int32_t znan = std::min(std::max(p.zero_point, qmin), qmax);
+  const __m256 vnan = _mm256_set1_ps(static_cast<float>(znan - p.zero_point));
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + k);
+    __m256 v = _mm256_round_ps(_mm256_div_ps(xv, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // All integral and below 2^24 after the clamp, so + z, the clamp and - z are exact (an
+    // infinite or huge v saturates at the clamp, as QuantizeValue's).
+    v = _mm256_sub_ps(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, z), lo), hi), z);
+    v = _mm256_blendv_ps(v, vnan, _mm256_cmp_ps(xv, xv, _CMP_UNORD_Q));
+    _mm256_storeu_ps(out + k, v);
+  }
+  for (; k < n; ++k)
+    out[k] = static_cast<float>(numerics::QuantizeValue(x[k], p, qmin, qmax) - p.zero_point);
+}
+
 void DynamicQGemmEpilogue__avx2(int64_t m0, int64_t m1, int64_t N, const QuantParams* a_params,
                                 const int32_t* colb, const float* w_scales, const float* bias,
                                 float* y, int64_t ldy) {

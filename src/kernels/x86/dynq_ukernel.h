@@ -15,6 +15,15 @@ bool RowRange__avx2(const float* x, int64_t K, float* lo, float* hi);
 void QuantizeRow__avx2(const float* x, int64_t K, numerics::QuantParams p, int32_t qmin,
                        int32_t qmax, bool is_signed, void* q);
 
+// q[k] = QuantizeValue(x[k], p, qmin, qmax) for every x (NaN included); q is int8_t (is_signed)
+// or uint8_t.
+void QuantizeWithParams__avx2(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                              int32_t qmax, bool is_signed, void* q);
+
+// out[k] = float(QuantizeValue(x[k], p, qmin, qmax) - p.zero_point) for every x (NaN included).
+void QuantizeCentered__avx2(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
+                            int32_t qmax, float* out);
+
 // Rows [m0, m1) of DynamicQGemm's output stage: y holds int32 acc0[m,n] = sum_k A[m,k] *
 // (B[k,n] - zb[n]) on entry; on exit y[m,n] = float(acc0 - za[m] * colb[n]) * (sa[m] * ws[n])
 // [+ bias[n]], colb[n] = sum_k (B[k,n] - zb[n]).

@@ -20,6 +20,7 @@
 #include "qforge/kernels/dynq.h"
 #include "qforge/kernels/elementwise.h"
 #include "qforge/kernels/qgemm.h"
+#include "qforge/kernels/small_gemm.h"
 #include "qforge/numerics/dtypes.h"
 #include "qforge/numerics/quant_params.h"
 #include "runtime/ops/lambda_op.h"
@@ -30,6 +31,10 @@ namespace {
 
 using kernels::PackedQGemmB;
 using numerics::QuantParams;
+
+// Largest K for which sums of K products (a - za)(b - zb) of uint8 codes, |.| <= 255^2, stay
+// below 2^24 and so are exact in fp32: 258 * 65025 < 2^24 = 16777216.
+constexpr int64_t kExactF32K = 258;
 
 // ONNX DynamicQuantizeLinear's parameters, computed exactly as the DynamicQuantizeLinear op
 // (qlinear_ops.cc) does, so the fused and unfused graphs agree bit for bit:
@@ -109,11 +114,27 @@ class DynamicQLinearOp final : public OpKernel {
         return {y};
       }
       const QuantParams p = TensorParams(n, x.data<float>(), x.numel());
-      std::vector<uint8_t> q(static_cast<size_t>(M * K), 0);
-      if (p.scale > 0) numerics::QuantizeRun(x.data<float>(), M * K, p, 0, 255, q.data());
-      const std::vector<QuantParams> rows(static_cast<size_t>(M), p);
-      kernels::DynamicQGemm(M, q.data(), K, /*a_signed=*/false, rows.data(), *pb, ws.data(), bias,
-                            y.data<float>(), N, ctx.threads);
+      // Grow-only per-thread scratch: no allocation (and no page faults) per call once warm.
+      thread_local std::vector<uint8_t> q;
+      thread_local std::vector<float> scales;
+      q.resize(static_cast<size_t>(M * K));
+      scales.resize(static_cast<size_t>(N));
+      if (p.scale > 0)
+        kernels::QuantizeWithParams(x.data<float>(), M * K, p, 0, 255, /*is_signed=*/false,
+                                    q.data());
+      else
+        std::fill(q.begin(), q.end(), uint8_t{0});
+      // One zero point for all rows: QGemm's float output stage computes DynamicQGemm's
+      // float(acc) * (xs * ws[n]) [+ bias[n]] (same exact acc, same two roundings) in the
+      // kernel's epilogue, without a second pass over Y.
+      for (int64_t j = 0; j < N; ++j) scales[j] = p.scale * ws[j];
+      kernels::QGemmA qa;
+      qa.data = q.data();
+      qa.ld = K;
+      qa.is_signed = false;
+      qa.zero_point = p.zero_point;
+      kernels::QGemm(M, qa, *pb, kernels::QGemmOutput::Float(nullptr, scales.data(), N, bias),
+                     y.data<float>(), N, ctx.threads);
     } catch (const Error& e) {
       FailNode(n, e.what());
     }
@@ -145,6 +166,8 @@ class DynamicQLinearOp final : public OpKernel {
 //   Y = Mul(Cast(MatMulInteger(aq, bq, az, bz), float), Mul(as, bs))
 // bit for bit: both sides quantized per tensor as DynamicQuantizeLinear, exact int32 sums,
 // Y = float(acc) * (as * bs). Made by FuseDynamicQLinear (attention Q K^T and attention x V).
+// Small slices take the fp32-exact fast path when the ISA has AVX2; the integer loops below are
+// its reference (run them with the scalar ISA; tested bit for bit).
 std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<const Tensor> in) {
   const std::string desc = n.Describe();
   const Tensor& a = Arg(in, 0, desc);
@@ -177,30 +200,6 @@ std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<
 
   const QuantParams pa = TensorParams(n, a.data<float>(), a.numel());
   const QuantParams pb = TensorParams(n, b.data<float>(), b.numel());
-  std::vector<uint8_t> qa(static_cast<size_t>(a.numel()), 0);
-  if (pa.scale > 0) numerics::QuantizeRun(a.data<float>(), a.numel(), pa, 0, 255, qa.data());
-  std::vector<uint8_t> ub(static_cast<size_t>(b.numel()), 0);
-  if (pb.scale > 0) numerics::QuantizeRun(b.data<float>(), b.numel(), pb, 0, 255, ub.data());
-  // Small slices (attention over a few dozen tokens): packing B per slice would cost more than
-  // the product, so a direct loop computes the same exact int32 sums and the same float
-  // epilogue float(acc) * (as * bs) as DynamicQGemm (one rounding each): bit-identical.
-  const bool direct = M * N * K <= 64 * 64 * 64;
-  const float scale = pa.scale * pb.scale;
-  std::vector<int16_t> bdiff;  // b - zb in [-255, 255]
-  std::vector<int8_t> qb;      // B's codes as int8 (XOR 0x80) for the packed path
-  const std::vector<int32_t> zb = {pb.zero_point - 128};
-  if (direct) {
-    bdiff.resize(ub.size());
-    for (size_t i = 0; i < ub.size(); ++i)
-      bdiff[i] = static_cast<int16_t>(int32_t{ub[i]} - pb.zero_point);
-  } else {
-    // B's uint8 codes as int8 with zero point zb - 128: every (b - zb) is unchanged.
-    qb.resize(ub.size());
-    for (size_t i = 0; i < ub.size(); ++i) qb[i] = static_cast<int8_t>(ub[i] ^ 0x80);
-  }
-  const std::vector<QuantParams> rows(direct ? 0 : static_cast<size_t>(M), pa);
-  const std::vector<float> cols(direct ? 0 : static_cast<size_t>(N), pb.scale);
-  std::vector<int32_t> acc(static_cast<size_t>(N));
   // Output batch index -> A's and B's batch index (broadcast dims of size 1 contribute 0).
   const auto index_of = [&](int64_t flat, const Shape& s) {
     int64_t idx = 0, stride = 1;
@@ -218,6 +217,54 @@ std::vector<Tensor> RunDynamicQMatMul(const ir::Node& n, int threads, std::span<
   };
   int64_t total = 1;
   for (int64_t d : batch) total *= d;
+  const float scale = pa.scale * pb.scale;
+  if (kernels::SmallMatMulApplies(M, N, K) && K <= kExactF32K) {
+    // Fast path (attention over a few dozen tokens): both sides quantized and centered,
+    // (q - z) as floats, then the fp32 small-GEMM kernel per slice. Every product and partial
+    // sum is an integer below 2^24 (K <= kExactF32K), so the fp32 sums ARE the int32 sums and
+    // Y = acc * (as * bs) is the reference's value bit for bit (tested against it).
+    thread_local std::vector<float> ca, cb;
+    ca.resize(static_cast<size_t>(a.numel()));
+    cb.resize(static_cast<size_t>(b.numel()));
+    const auto centered = [](const Tensor& t, QuantParams p, std::vector<float>& out) {
+      if (p.scale > 0)
+        kernels::QuantizeCentered(t.data<float>(), t.numel(), p, 0, 255, out.data());
+      else
+        std::fill(out.begin(), out.end(), 0.0f);  // all zero: every code is z = 0
+    };
+    centered(a, pa, ca);
+    centered(b, pb, cb);
+    float* yd = y.data<float>();
+    for (int64_t t = 0; t < total; ++t)
+      kernels::SmallMatMulF32(M, N, K, ca.data() + index_of(t, a_batch) * M * K, K,
+                              cb.data() + index_of(t, b_batch) * K * N, N, yd + t * M * N, N);
+    for (int64_t i = 0, e = y.numel(); i < e; ++i) yd[i] = yd[i] * scale;
+    return {y};
+  }
+  std::vector<uint8_t> qa(static_cast<size_t>(a.numel()), 0);
+  if (pa.scale > 0) numerics::QuantizeRun(a.data<float>(), a.numel(), pa, 0, 255, qa.data());
+  std::vector<uint8_t> ub(static_cast<size_t>(b.numel()), 0);
+  if (pb.scale > 0) numerics::QuantizeRun(b.data<float>(), b.numel(), pb, 0, 255, ub.data());
+  // The integer path: the reference for the fast path above, and the path for larger slices.
+  // Small slices: packing B per slice would cost more than the product, so a direct loop
+  // computes the same exact int32 sums and the same float epilogue float(acc) * (as * bs) as
+  // DynamicQGemm (one rounding each): bit-identical.
+  const bool direct = M * N * K <= 64 * 64 * 64;
+  std::vector<int16_t> bdiff;  // b - zb in [-255, 255]
+  std::vector<int8_t> qb;      // B's codes as int8 (XOR 0x80) for the packed path
+  const std::vector<int32_t> zb = {pb.zero_point - 128};
+  if (direct) {
+    bdiff.resize(ub.size());
+    for (size_t i = 0; i < ub.size(); ++i)
+      bdiff[i] = static_cast<int16_t>(int32_t{ub[i]} - pb.zero_point);
+  } else {
+    // B's uint8 codes as int8 with zero point zb - 128: every (b - zb) is unchanged.
+    qb.resize(ub.size());
+    for (size_t i = 0; i < ub.size(); ++i) qb[i] = static_cast<int8_t>(ub[i] ^ 0x80);
+  }
+  const std::vector<QuantParams> rows(direct ? 0 : static_cast<size_t>(M), pa);
+  const std::vector<float> cols(direct ? 0 : static_cast<size_t>(N), pb.scale);
+  std::vector<int32_t> acc(static_cast<size_t>(N));
   try {
     for (int64_t t = 0; t < total; ++t) {
       const uint8_t* at = qa.data() + index_of(t, a_batch) * M * K;
