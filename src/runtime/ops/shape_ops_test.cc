@@ -2,8 +2,12 @@
 // opset (attributes vs inputs), storage sharing for view-only ops, clamping and errors.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <limits>
+#include <string>
+#include <vector>
 
+#include "qforge/kernels/transform.h"
 #include "runtime/ops/node_test_util.h"
 
 namespace qforge::runtime {
@@ -95,6 +99,39 @@ TEST(TransposeOp, PermAndDefault) {
   std::string err =
       NodeTest("Transpose", 13).Attr("perm", std::vector<int64_t>{0, 1}).In(y).Error();
   EXPECT_NE(err.find("Transpose 'node1'"), std::string::npos) << err;
+}
+
+// The op's inline-run path for 4-byte elements (and the kernel for the rest) equals the
+// reference transpose element for element, on attention's permutations and odd shapes.
+TEST(TransposeOp, EqualsReferenceOnAttentionPerms) {
+  struct Case {
+    Shape shape;
+    std::vector<int64_t> perm;
+  };
+  const Case cases[] = {
+      {{4, 16, 3, 4, 16}, {2, 0, 3, 1, 4}},  // qkv split into heads
+      {{4, 4, 16, 16}, {0, 2, 1, 3}},        // heads back to tokens
+      {{4, 4, 16, 16}, {0, 1, 3, 2}},        // K^T (strided inner run: the kernel)
+      {{3, 1, 5, 7}, {2, 1, 0, 3}},          // size-1 dim, odd sizes
+      {{2, 3, 4, 5}, {3, 0, 1, 2}},
+      {{5, 7}, {1, 0}},
+      {{2, 1, 3}, {1, 0, 2}},  // collapses to a copy of one run per row
+  };
+  for (const Case& c : cases) {
+    for (DType dt : {DType::kF32, DType::kI32, DType::kI64}) {
+      Tensor x(dt, c.shape);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        if (dt == DType::kF32) x.data<float>()[i] = static_cast<float>(i) * 0.5f - 3.0f;
+        if (dt == DType::kI32) x.data<int32_t>()[i] = static_cast<int32_t>(i * 7 - 11);
+        if (dt == DType::kI64) x.data<int64_t>()[i] = i * 13 - 5;
+      }
+      const Tensor y = NodeTest("Transpose", 13).Attr("perm", c.perm).In(x).Run1();
+      const Tensor ref = kernels::TransposeRef(x, c.perm);
+      SCOPED_TRACE(ShapeToString(c.shape) + " " + std::string(DTypeName(dt)));
+      ASSERT_EQ(y.shape(), ref.shape());
+      ASSERT_EQ(0, std::memcmp(y.raw(), ref.raw(), x.numel() * DTypeSize(dt)));
+    }
+  }
 }
 
 TEST(ConcatOp, NegativeAxisAndErrors) {
