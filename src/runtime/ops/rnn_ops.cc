@@ -598,10 +598,10 @@ class QMatrix final : public Matrix {
             q[m * K + k] =
                 static_cast<uint8_t>(numerics::QuantizeValue(a[m * lda + k], tp, 0, 255));
       } else if (lda == K) {
-        numerics::QuantizeRun(a, M * K, tp, 0, 255, q);
+        kernels::QuantizeWithParams(a, M * K, tp, 0, 255, /*is_signed=*/false, q);
       } else {
         for (int64_t m = 0; m < M; ++m)
-          numerics::QuantizeRun(a + m * lda, K, tp, 0, 255, q + m * K);
+          kernels::QuantizeWithParams(a + m * lda, K, tp, 0, 255, false, q + m * K);
       }
     }
     // Straight into c when not accumulating.
