@@ -5,30 +5,23 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "qforge/data/fashion_mnist.h"
+#include "cli_test_util.h"
 
 namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
+using cli_test::QforgeBinary;
+using cli_test::RunQforge;
 
 constexpr int kImages = 1000;
 
-// The qforge binary: $QFORGE_BIN, else <build>/src/cli/qforge (as in cli_test.cc).
-std::string QforgeBinary() {
-  if (const char* env = std::getenv("QFORGE_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "src/cli/qforge")
-      .string();
-}
-
-fs::path ModelsDir() { return fs::path(__FILE__).parent_path().parent_path() / "models"; }
+fs::path ModelsDir() { return cli_test::Root() / "models"; }
 
 // Bundled models with ONNX Runtime predictions, sorted by name.
 std::vector<std::string> BundledModels() {
@@ -50,16 +43,10 @@ std::vector<int> ReadPredictions(const fs::path& p, int n) {
   return out;
 }
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(BundledModels, TheCnnAndTheIssueModelsAreThere) {
   const std::vector<std::string> names = BundledModels();
-  for (const char* want : {"fmnist_cnn", "fmnist_mobilenetv2", "fmnist_mlp", "fmnist_vit"})
+  for (const char* want : {"fmnist_cnn", "fmnist_mobilenetv2", "fmnist_mlp", "fmnist_vit",
+                           "fmnist_lstm", "fmnist_gru"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
         << "models/" << want << ".onnx or its .ort_predictions.txt is missing";
 }
@@ -67,7 +54,7 @@ TEST(BundledModels, TheCnnAndTheIssueModelsAreThere) {
 class BundledModelTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BundledModelTest, Fp32EvalMatchesOnnxRuntime) {
-  if (!fs::exists(std::string(data::kFashionMnistDir))) GTEST_SKIP() << "no Fashion-MNIST data";
+  if (!cli_test::HaveFashionMnist()) GTEST_SKIP() << "no Fashion-MNIST data";
   ASSERT_TRUE(fs::exists(QforgeBinary())) << "qforge binary not found at " << QforgeBinary();
   const std::string name = GetParam();
   const std::vector<int> want =
@@ -77,17 +64,16 @@ TEST_P(BundledModelTest, Fp32EvalMatchesOnnxRuntime) {
   const fs::path dir =
       fs::temp_directory_path() / ("qf_models_test_" + std::to_string(::getpid()) + "_" + name);
   fs::create_directories(dir);
-  const fs::path pred = dir / "pred.txt", out = dir / "out.txt";
+  const fs::path pred = dir / "pred.txt";
   // Batch 64 does not divide 1000: the last, short batch is exercised too.
-  const std::string cmd =
-      "'" + QforgeBinary() + "' eval '" + (ModelsDir() / (name + ".onnx")).string() +
-      "' --data fashion-mnist --limit " + std::to_string(kImages) + " --batch 64 --predictions '" +
-      pred.string() + "' > '" + out.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  const std::string log = ReadAll(out);
+  const cli_test::Result r = RunQforge(
+      {"eval", (ModelsDir() / (name + ".onnx")).string(), "--data", "fashion-mnist", "--limit",
+       std::to_string(kImages), "--batch", "64", "--predictions", pred.string()},
+      dir);
   const std::vector<int> got = ReadPredictions(pred, kImages + 1);
   fs::remove_all(dir);
-  ASSERT_EQ(rc, 0) << cmd << "\n" << log;
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const std::string log = r.out + r.err;
   ASSERT_EQ(got.size(), static_cast<size_t>(kImages)) << log;
   int mismatches = 0;
   for (int i = 0; i < kImages; ++i) {
