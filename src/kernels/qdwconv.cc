@@ -202,16 +202,28 @@ void TransposeBatch(const uint8_t* src, int64_t batch, int64_t rows, int64_t col
 
 }  // namespace
 
-void QDepthwiseConvNhwc(const QConvShape& s, const QConvInput& x, const int8_t* w,
-                        const int32_t* zw, int64_t num_zw, const QGemmOutput& out, void* y,
-                        int threads, Isa isa) {
+namespace {
+
+// Validates QDepthwiseConvNhwc's arguments; throws qforge::Error.
+void ValidateNhwc(const QConvShape& s, const QConvInput& x, int64_t num_zw,
+                  const QGemmOutput& out) {
   s.Validate();
   if (!QDepthwiseApplies(s)) Fail("needs group == in_channels > 1");
-  const int64_t C = s.in_channels, M = s.out_channels;
+  const int64_t M = s.out_channels;
   if (out.kind == QGemmOutputKind::kFloat) Fail("float output is not supported (use QConv)");
   if (num_zw != 0 && num_zw != 1 && num_zw != M)
     Fail("expected 0, 1 or " + std::to_string(M) + " weight zero points");
   ValidateQGemm(1, M, s.reduction(), {x.data, s.reduction(), x.is_signed, x.zero_point}, out, M);
+}
+
+bool UseAvx512Nhwc(Isa isa) {
+  return isa == Isa::kAvx512 && QGemmKernelSupported(QGemmKernel::kAvx512Vnni);
+}
+
+// The per-pixel channels-last kernel (scalar / AVX2; any multiplier), arguments validated.
+void DwNhwcPerPixel(const QConvShape& s, const QConvInput& x, const int8_t* w, const int32_t* zw,
+                    int64_t num_zw, const QGemmOutput& out, void* y, int threads, Isa isa) {
+  const int64_t C = s.in_channels, M = s.out_channels;
   if (s.batch == 0) return;
   const int64_t oh_n = s.out_h(), ow_n = s.out_w(), hw = s.in_h * s.in_w, ohw = oh_n * ow_n;
   const int64_t esize = out.kind == QGemmOutputKind::kInt32 ? 4 : 1;
@@ -307,6 +319,143 @@ void QDepthwiseConvNhwc(const QConvShape& s, const QConvInput& x, const int8_t* 
       }
     }
   }
+}
+
+// The AVX-512 VNNI row kernel (multiplier 1), arguments validated.
+void DwNhwcAvx512(const QConvShape& s, const QConvInput& x, const PackedQDepthwiseNhwc& w,
+                  const QGemmOutput& out, void* y, int threads) {
+  const int64_t C = s.in_channels, Cp = w.padded_channels(), blocks = Cp / 16;
+  const int64_t oh_n = s.out_h(), ow_n = s.out_w(), taps = s.kernel_h * s.kernel_w;
+  if (s.batch == 0) return;
+  // The bias with the input zero point folded in: bias - zx * sum_t (w - zw), modulo 2^32.
+  std::vector<int32_t> bias(Cp, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    const uint32_t b = out.bias ? static_cast<uint32_t>(out.bias[c]) : 0;
+    bias[c] = static_cast<int32_t>(b - static_cast<uint32_t>(x.zero_point) *
+                                           static_cast<uint32_t>(w.sums()[c]));
+  }
+  std::vector<int64_t> rq;
+  bool narrow = true;
+  if (out.kind != QGemmOutputKind::kInt32) {
+    auto mult = [&](int64_t c) { return out.multipliers[out.num_multipliers == 1 ? 0 : c]; };
+    // A zero multiplier gives 0 in both forms: it counts as n = 33.
+    auto n_of = [&](int64_t c) { return mult(c).mantissa == 0 ? 33 : 31 - mult(c).shift; };
+    for (int64_t c = 0; c < C; ++c) narrow = narrow && n_of(c) >= 33;
+    rq.assign(blocks * 48, 0);
+    for (int64_t c = 0; c < C; ++c) {
+      const int n = n_of(c);  // 0..62
+      int64_t* t = rq.data() + c / 16 * 48;
+      t[(c % 2) * 8 + (c % 16) / 2] = mult(c).mantissa;
+      if (narrow) {  // slots 2 and 3 as 16 int32 each (the bytes the kernel loads)
+        const int32_t round = int32_t{1} << (n - 33), shift = n - 32;
+        std::memcpy(reinterpret_cast<char*>(t + 16) + 4 * (c % 16), &round, 4);
+        std::memcpy(reinterpret_cast<char*>(t + 24) + 4 * (c % 16), &shift, 4);
+      } else {
+        t[(2 + c % 2) * 8 + (c % 16) / 2] = n;
+        t[(4 + c % 2) * 8 + (c % 16) / 2] = n > 0 ? int64_t{1} << (n - 1) : 0;
+      }
+    }
+  }
+  // Padding rows and taps read zx codes: in_w * C of them (an interior pixel of a padding row
+  // reads up to column in_w - 1).
+  const std::vector<uint8_t> zrow(s.in_w * C + 64, static_cast<uint8_t>(x.zero_point));
+  detail::DwNhwc512 a;
+  a.shape = &s;
+  a.x = static_cast<const uint8_t*>(x.data);
+  a.is_signed = x.is_signed;
+  a.zrow = zrow.data();
+  a.w = w.taps();
+  a.taps = taps;
+  a.padded_channels = Cp;
+  a.bias = bias.data();
+  a.kind = out.kind;
+  a.rq = rq.data();
+  a.narrow = narrow;
+  a.zero_point = out.zero_point;
+  a.qmin = out.qmin;
+  a.qmax = out.qmax;
+  // Interior columns: ow * stride_w - pad_left >= 0 and ow * stride_w - pad_left +
+  // (kW - 1) dil_w <= in_w - 1.
+  a.ow_lo = std::min(ow_n, (s.pad_left + s.stride_w - 1) / s.stride_w);
+  const int64_t lim = s.in_w - 1 + s.pad_left - (s.kernel_w - 1) * s.dilation_w;
+  a.ow_hi = lim < 0 ? 0 : std::min(ow_n, lim / s.stride_w + 1);
+  a.y = y;
+  const int64_t rows = s.batch * oh_n;
+  int nt = omp_in_parallel() ? 1 : (threads > 0 ? threads : omp_get_max_threads());
+  nt = static_cast<int>(std::min<int64_t>(
+      {nt, rows, std::max<int64_t>(1, rows * ow_n * C * taps / (int64_t{1} << 20))}));
+  if (nt <= 1) {
+    detail::DwNhwcRows__avx512(a, 0, rows);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), per = (rows + nt - 1) / nt;
+    const int64_t r0 = std::min(rows, t * per), r1 = std::min(rows, r0 + per);
+    if (r0 < r1) detail::DwNhwcRows__avx512(a, r0, r1);
+  }
+}
+
+}  // namespace
+
+PackedQDepthwiseNhwc PackedQDepthwiseNhwc::Pack(int64_t channels, int64_t kernel_h,
+                                                int64_t kernel_w, const int8_t* w,
+                                                const int32_t* zw, int64_t num_zw) {
+  if (channels < 1 || kernel_h < 1 || kernel_w < 1)
+    Fail("bad packed weight shape [" + std::to_string(channels) + ", 1, " +
+         std::to_string(kernel_h) + ", " + std::to_string(kernel_w) + "]");
+  if (num_zw != 0 && num_zw != 1 && num_zw != channels)
+    Fail("expected 0, 1 or " + std::to_string(channels) + " weight zero points");
+  PackedQDepthwiseNhwc p;
+  const int64_t taps = kernel_h * kernel_w, C = channels;
+  p.channels_ = C;
+  p.kernel_h_ = kernel_h;
+  p.kernel_w_ = kernel_w;
+  p.padded_ = (C + 15) / 16 * 16;
+  p.codes_.assign(w, w + C * taps);
+  p.zw_.resize(C);
+  for (int64_t c = 0; c < C; ++c) p.zw_[c] = num_zw == 0 ? 0 : zw[num_zw == 1 ? 0 : c];
+  p.taps_.assign(taps * p.padded_, 0);
+  p.sums_.assign(p.padded_, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t t = 0; t < taps; ++t) {
+      const int32_t d = w[c * taps + t] - p.zw_[c];  // [-255, 255]: an int16
+      // The int16 in the low half, 0 in the high half (vpdpwssd multiplies both halves).
+      p.taps_[t * p.padded_ + c] = static_cast<int32_t>(static_cast<uint16_t>(d));
+      p.sums_[c] += d;  // |sum| <= 255 * 2^15 (kH kW <= 2^15 for a valid convolution)
+    }
+  }
+  return p;
+}
+
+void QDepthwiseConvNhwc(const QConvShape& s, const QConvInput& x, const int8_t* w,
+                        const int32_t* zw, int64_t num_zw, const QGemmOutput& out, void* y,
+                        int threads, Isa isa) {
+  ValidateNhwc(s, x, num_zw, out);
+  if (s.out_channels == s.in_channels && UseAvx512Nhwc(isa)) {
+    DwNhwcAvx512(s, x,
+                 PackedQDepthwiseNhwc::Pack(s.in_channels, s.kernel_h, s.kernel_w, w, zw, num_zw),
+                 out, y, threads);
+    return;
+  }
+  DwNhwcPerPixel(s, x, w, zw, num_zw, out, y, threads, isa);
+}
+
+void QDepthwiseConvNhwc(const QConvShape& s, const QConvInput& x, const PackedQDepthwiseNhwc& w,
+                        const QGemmOutput& out, void* y, int threads, Isa isa) {
+  ValidateNhwc(s, x, s.out_channels, out);
+  if (s.out_channels != s.in_channels || w.channels() != s.in_channels ||
+      w.kernel_h() != s.kernel_h || w.kernel_w() != s.kernel_w)
+    Fail("packed weights [" + std::to_string(w.channels()) + ", 1, " +
+         std::to_string(w.kernel_h()) + ", " + std::to_string(w.kernel_w()) +
+         "] do not match the convolution (channels " + std::to_string(s.in_channels) + " -> " +
+         std::to_string(s.out_channels) + ", kernel " + std::to_string(s.kernel_h) + "x" +
+         std::to_string(s.kernel_w) + ")");
+  if (UseAvx512Nhwc(isa)) {
+    DwNhwcAvx512(s, x, w, out, y, threads);
+    return;
+  }
+  DwNhwcPerPixel(s, x, w.codes(), w.zero_points(), s.in_channels, out, y, threads, isa);
 }
 
 }  // namespace qforge::kernels

@@ -24,9 +24,11 @@ struct Data {
   std::vector<numerics::FixedMultiplier> mult;
 };
 
-Data MakeData(const QConvShape& s, std::mt19937& rng) {
+// big_mult: multipliers in [0.2, 3] (n = 31 - shift < 33 for some channels: the 64-bit
+// requantization form instead of the 32-bit one).
+Data MakeData(const QConvShape& s, std::mt19937& rng, bool big_mult = false) {
   std::uniform_int_distribution<int> u8(0, 255), i8(-128, 127), bias(-5000, 5000);
-  std::uniform_real_distribution<double> um(1e-4, 5e-3);
+  std::uniform_real_distribution<double> um(big_mult ? 0.2 : 1e-4, big_mult ? 3.0 : 5e-3);
   Data d;
   d.x.resize(s.batch * s.in_channels * s.in_h * s.in_w);
   for (auto& v : d.x) v = static_cast<uint8_t>(u8(rng));
@@ -83,6 +85,13 @@ void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemm
       QDepthwiseConvNhwc(s, {xt.data(), is_signed, zx}, d.w.data(), d.zw.data(), s.out_channels,
                          out, got_t.data(), threads, isa);
       ASSERT_EQ(got_t, want_t) << what << " NHWC " << IsaName(isa) << " threads " << threads;
+      if (s.out_channels != s.in_channels) continue;
+      // Prepacked weights (what the runtime op uses).
+      const PackedQDepthwiseNhwc pw = PackedQDepthwiseNhwc::Pack(
+          s.in_channels, s.kernel_h, s.kernel_w, d.w.data(), d.zw.data(), s.out_channels);
+      std::vector<uint8_t> got_p(bytes, 0xCD);
+      QDepthwiseConvNhwc(s, {xt.data(), is_signed, zx}, pw, out, got_p.data(), threads, isa);
+      ASSERT_EQ(got_p, want_t) << what << " NHWC packed " << IsaName(isa) << " threads " << threads;
     }
   }
 }
@@ -149,7 +158,7 @@ TEST(QDepthwiseConv, ChannelCountsAroundTheNhwcBlock) {
       if (s.in_h + s.pad_top + s.pad_bottom < s.kernel_h ||
           s.in_w + s.pad_left + s.pad_right < s.kernel_w)
         continue;
-      const Data d = MakeData(s, rng);
+      const Data d = MakeData(s, rng, rep >= 4);  // reps 4, 5: uint8 and int8 output
       const QGemmOutputKind kind = i % 3 == 0   ? QGemmOutputKind::kInt32
                                    : i % 3 == 1 ? QGemmOutputKind::kUint8
                                                 : QGemmOutputKind::kInt8;
@@ -222,12 +231,24 @@ TEST(QDepthwiseConv, AllExtremes) {
   std::vector<uint8_t> xc(32 * 181 * 181, 255);
   std::vector<int8_t> wc(32 * 181 * 181, -128);
   const std::vector<int32_t> zwc(32, 127);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!IsaSupported(isa)) continue;
     std::vector<int32_t> y(32, 0);
     QDepthwiseConvNhwc(c, {xc.data(), false, 0}, wc.data(), zwc.data(), 32, QGemmOutput::Int32(),
                        y.data(), 1, isa);
     for (int32_t v : y) ASSERT_EQ(v, -65025 * 32761) << IsaName(isa);
+    // The zero point at the other end: x = 0 with zx = 255 (uint8) and x = -128 with zx = 127
+    // (int8) against w - zw = 255, so every term is -255 * 255 again. The AVX-512 kernel folds
+    // zx into the bias (bias - zx * sum w'); the exact total still is -2 130 283 025.
+    std::vector<uint8_t> x0(32 * 181 * 181, 0), xm(32 * 181 * 181, 0x80);
+    std::vector<int8_t> wp(32 * 181 * 181, 127);
+    const std::vector<int32_t> zwp(32, -128);
+    QDepthwiseConvNhwc(c, {x0.data(), false, 255}, wp.data(), zwp.data(), 32, QGemmOutput::Int32(),
+                       y.data(), 1, isa);
+    for (int32_t v : y) ASSERT_EQ(v, -65025 * 32761) << IsaName(isa) << " zx 255";
+    QDepthwiseConvNhwc(c, {xm.data(), true, 127}, wp.data(), zwp.data(), 32, QGemmOutput::Int32(),
+                       y.data(), 1, isa);
+    for (int32_t v : y) ASSERT_EQ(v, -65025 * 32761) << IsaName(isa) << " int8 zx 127";
   }
   // int8 input at -128 with zx = 127 against weights 127 with zw = -128: -255 * 255 per term on a
   // 16-wide row of a 3x3 depthwise layer (the vector path), requantized by 2^-10.

@@ -92,13 +92,17 @@ void RunChunks(bool is_signed, const void* a, int64_t a_step, const void* b, int
 void QAdd(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
           int64_t n, const QAddParams& p, Isa isa, int threads) {
   RunChunks(is_signed, a, a_step, b, b_step, c, n, p, threads,
-            UseAvx2(isa) ? &detail::QAdd__avx2 : &ref::QAdd);
+            isa == Isa::kAvx512 && IsaSupported(isa) ? &detail::QAdd__avx512
+            : UseAvx2(isa)                           ? &detail::QAdd__avx2
+                                                     : &ref::QAdd);
 }
 
 void QMul(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step, void* c,
           int64_t n, const QMulParams& p, Isa isa, int threads) {
   RunChunks(is_signed, a, a_step, b, b_step, c, n, p, threads,
-            UseAvx2(isa) ? &detail::QMul__avx2 : &ref::QMul);
+            isa == Isa::kAvx512 && IsaSupported(isa) ? &detail::QMul__avx512
+            : UseAvx2(isa)                           ? &detail::QMul__avx2
+                                                     : &ref::QMul);
 }
 
 void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, const void* x, void* y,

@@ -33,7 +33,7 @@ int32_t FloatRef(double real, int32_t z, int32_t qmin, int32_t qmax) {
   return static_cast<int32_t>(std::min<double>(qmax, std::max<double>(qmin, r)));
 }
 
-TEST(QAddMul, Avx2BitExactWithReferenceAndNearTheFormula) {
+TEST(QAddMul, VectorBitExactWithReferenceAndNearTheFormula) {
   if (!IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(1);
   std::vector<int64_t> sizes;
@@ -55,12 +55,23 @@ TEST(QAddMul, Avx2BitExactWithReferenceAndNearTheFormula) {
         const QMulParams pm = QMulParams::Make(sa, za, sb, zb, sc * 0.05f, zc, lo, hi);
         std::vector<uint8_t> r(n), f(n), rm(n), fm(n);
         ref::QAdd(is_signed, a.data(), a_step, b.data(), b_step, r.data(), n, pa);
-        QAdd(is_signed, a.data(), a_step, b.data(), b_step, f.data(), n, pa, Isa::kAvx2, 1 + n % 3);
         ref::QMul(is_signed, a.data(), a_step, b.data(), b_step, rm.data(), n, pm);
-        QMul(is_signed, a.data(), a_step, b.data(), b_step, fm.data(), n, pm, Isa::kAvx2,
-             1 + n % 3);
-        ASSERT_EQ(r, f) << "add n=" << n << " signed=" << is_signed << " steps=" << steps;
-        ASSERT_EQ(rm, fm) << "mul n=" << n << " signed=" << is_signed << " steps=" << steps;
+        // A tiny output scale makes QAdd's multiplier >= 1/4 (n = 31 - shift < 33): the AVX-512
+        // kernel's 64-bit requantization instead of its 32-bit form.
+        const QAddParams pa_big = QAddParams::Make(sa, za, sb, zb, sc * 1e-6f, zc, lo, hi);
+        std::vector<uint8_t> r_big(n), f_big(n);
+        ref::QAdd(is_signed, a.data(), a_step, b.data(), b_step, r_big.data(), n, pa_big);
+        for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+          if (!IsaSupported(isa)) continue;
+          QAdd(is_signed, a.data(), a_step, b.data(), b_step, f.data(), n, pa, isa, 1 + n % 3);
+          QMul(is_signed, a.data(), a_step, b.data(), b_step, fm.data(), n, pm, isa, 1 + n % 3);
+          QAdd(is_signed, a.data(), a_step, b.data(), b_step, f_big.data(), n, pa_big, isa);
+          ASSERT_EQ(r, f) << "add n=" << n << " signed=" << is_signed << " steps=" << steps << " "
+                          << IsaName(isa);
+          ASSERT_EQ(rm, fm) << "mul n=" << n << " signed=" << is_signed << " steps=" << steps << " "
+                            << IsaName(isa);
+          ASSERT_EQ(r_big, f_big) << "add (multiplier >= 1/4) n=" << n << " " << IsaName(isa);
+        }
         for (int64_t i = 0; i < std::min<int64_t>(n, 300); ++i) {
           const double da = sa * double(Code(is_signed, a, i * a_step) - za);
           const double db = sb * double(Code(is_signed, b, i * b_step) - zb);
@@ -93,7 +104,7 @@ TEST(QAddMul, AllExtremes) {
             QAddParams::Make(1.0f, za, 1.0f, zb, 4.1f, is_signed ? 0 : 128, lo, hi);
         const QMulParams pm =
             QMulParams::Make(1.0f, za, 1.0f, zb, 65025.0f / 127.0f, is_signed ? 0 : 128, lo, hi);
-        for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+        for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
           if (!IsaSupported(isa)) continue;
           std::vector<uint8_t> c(n), d(n);
           QAdd(is_signed, a.data(), 1, b.data(), 1, c.data(), n, pa, isa);

@@ -63,4 +63,31 @@ struct DwNhwc {
 // Channels [0, 16 * (C / 16)) of one output pixel; y points at the pixel's first output.
 void DwNhwcPixel__avx2(const DwNhwc& a, const uint8_t* const* tap, void* y);
 
+// Channels-last depthwise (multiplier 1) with AVX-512 VNNI (qdwconv_nhwc__avx512.cc): output
+// rows r = n * out_h + oh in [r_begin, r_end), all channels, 16 per block with the tap weights
+// in registers. The input zero point is folded into the bias (see the kernel file).
+struct DwNhwc512 {
+  const QConvShape* shape = nullptr;
+  const uint8_t* x = nullptr;  // [batch, in_h, in_w, C] codes
+  bool is_signed = false;
+  const uint8_t* zrow = nullptr;  // >= in_w * C codes equal to zx: padding rows and taps
+  // (w - zw) of tap t and channel c at w[t * padded_channels + c], as an int32 whose high 16
+  // bits are 0 (the int16 value in the low half); 0 for the padding channels.
+  const int32_t* w = nullptr;
+  int64_t taps = 0, padded_channels = 0;  // kH * kW; C rounded up to 16
+  const int32_t* bias = nullptr;          // [padded_channels]: bias - zx * sum_t (w - zw), mod 2^32
+  QGemmOutputKind kind = QGemmOutputKind::kInt32;
+  // 8-bit outputs, per 16-channel block 6 x 8 int64: mantissa of the even channels, of the odd
+  // channels, n = 31 - shift (even, odd), 2^(n-1) (0 for n = 0; even, odd).
+  // narrow: every channel's n is >= 33 (zero multipliers count as 33); then slots 2 and 3 hold
+  // 16 int32 each instead, 2^(n-33) and n - 32 in channel order (the 32-bit form).
+  const int64_t* rq = nullptr;
+  bool narrow = false;
+  int32_t zero_point = 0, qmin = 0, qmax = 0;
+  // Output columns whose taps are all inside the input row: [ow_lo, ow_hi) (may be empty).
+  int64_t ow_lo = 0, ow_hi = 0;
+  void* y = nullptr;  // [batch, out_h, out_w, C], int32 or 8-bit codes
+};
+void DwNhwcRows__avx512(const DwNhwc512& a, int64_t r_begin, int64_t r_end);
+
 }  // namespace qforge::kernels::detail

@@ -1,5 +1,5 @@
-// Internal: the AVX2 int8 element-wise and pooling kernels behind qforge/kernels/qelementwise.h
-// (defined in qelementwise__avx2.cc, chosen by qelementwise.cc).
+// Internal: the AVX2 (and AVX-512) int8 element-wise and pooling kernels behind
+// qforge/kernels/qelementwise.h (defined in qelementwise__avx2.cc, chosen by qelementwise.cc).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,11 @@ void QAdd__avx2(bool is_signed, const void* a, int64_t a_step, const void* b, in
                 void* c, int64_t n, const QAddParams& p);
 void QMul__avx2(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
                 void* c, int64_t n, const QMulParams& p);
+// The same with AVX-512 (16 elements per step, qelementwise__avx512.cc).
+void QAdd__avx512(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
+                  void* c, int64_t n, const QAddParams& p);
+void QMul__avx512(bool is_signed, const void* a, int64_t a_step, const void* b, int64_t b_step,
+                  void* c, int64_t n, const QMulParams& p);
 // sum of the n codes at x (uint8 or int8), exact in 64 bits.
 int64_t QSum__avx2(bool is_signed, const void* x, int64_t n);
 // q[i] = numerics::QuantizeValue(x[i], p, qmin, qmax) for i < n, as bytes (8-bit qmin / qmax),

@@ -278,7 +278,9 @@ class QConvOp final : public OpKernel {
     // Both kernels write every output element.
     Tensor y = Tensor::Uninitialized(y_type, y_shape);
     if (y.numel() > 0 && channels_last_) {
-      if (kernels::QDepthwiseApplies(s)) {
+      if (kernels::QDepthwiseApplies(s) && !p->dw_nhwc.empty()) {
+        kernels::QDepthwiseConvNhwc(s, xin, p->dw_nhwc.front(), out, y.raw(), ctx.threads);
+      } else if (kernels::QDepthwiseApplies(s)) {
         kernels::QDepthwiseConvNhwc(s, xin, p->codes.data(), p->zero_points.data(),
                                     static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
                                     ctx.threads);
@@ -304,6 +306,9 @@ class QConvOp final : public OpKernel {
     PackedQConvWeights weights;
     std::vector<int8_t> codes;         // int8 weight codes (the depthwise kernel reads them)
     std::vector<int32_t> zero_points;  // 1 or M, shifted like the codes
+    // Depthwise with channel multiplier 1 (2-D): the channels-last kernel's packed weights,
+    // packed once here instead of per run (one element, or empty).
+    std::vector<kernels::PackedQDepthwiseNhwc> dw_nhwc;
   };
 
   size_t kW() const { return qlinear_ ? 3 : 1; }
@@ -344,6 +349,16 @@ class QConvOp final : public OpKernel {
       p->weights = PackedQConvWeights::Pack(s, q.codes.data(), q.zero_points);
     } catch (const Error& e) {
       FailNode(n, e.what());
+    }
+    if (channels_last_ && group_ > 1 && p->in_per_group == 1 && p->out_channels == group_ &&
+        p->rank == 2) {
+      try {
+        p->dw_nhwc.push_back(kernels::PackedQDepthwiseNhwc::Pack(
+            group_, p->kh, p->kw, q.codes.data(), q.zero_points.data(),
+            static_cast<int64_t>(q.zero_points.size())));
+      } catch (const Error& e) {
+        FailNode(n, e.what());
+      }
     }
     if (group_ > 1 && p->in_per_group == 1) {
       p->codes = std::move(q.codes);

@@ -1,0 +1,210 @@
+// AVX-512 (VNNI) channels-last int8 depthwise convolution (multiplier 1), bit-exact with the
+// scalar path and ref::QConv: per output row and 16-channel block the tap weights stay in
+// registers while the row's pixels stream by, four pixels at a time.
+//
+// Per tap and pixel: the 16 input codes are widened to int32 lanes (vpmovzxbd / vpmovsxbd) and
+// vpdpwssd adds lo16(x) * lo16(w') + hi16(x) * hi16(w') to each lane, where w' = w - zw sits in
+// the low half of its int32 lane and the high half is 0: so the lane gains exactly x * w'. The
+// input zero point is not subtracted per tap; the bias is folded once per call:
+//   acc = (bias - zx * sum_t w'_t) + sum_t x_t w'_t  ==  bias + sum_t (x_t - zx) w'_t  (mod 2^32)
+// and a padding tap reads a row of zx codes (it adds zx * w', which the fold cancels, exactly
+// as the reference's (zx - zx) * w' = 0).
+//
+// Why no sum can clip: |x| <= 255 and |w'| <= 255, every product is exact in int32; vpdpwssd is
+// the non-saturating form (NOT vpdpwssds): its int32 adds wrap modulo 2^32, like the folded bias.
+// All terms are therefore added modulo 2^32, and the value they represent, bias + sum (x - zx) w'
+// with |sum| <= 2^15 * 65025 < 2^31 (kH kW <= 2^15), is the reference's int32 result (whose
+// bias add wraps the same way). vpmaddubsw is never used.
+// Requantization: numerics::Requantize per channel on 16 lanes (64-bit vpmuldq products,
+// + 2^(n-1), vpsravq, zero point and clamp in 64 bits), then a truncating narrow of in-range
+// values (vpmovdb).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/x86/qdwconv_avx2.h"
+
+namespace qforge::kernels::detail {
+
+namespace {
+
+// Per 16-channel block: the requantization constants (DwNhwc512::rq's layout).
+struct Rq {
+  __m512i mant_e, mant_o, sh_e, sh_o, rnd_e, rnd_o;
+};
+
+inline Rq LoadRq(const int64_t* t) {
+  auto v = [t](int i) { return _mm512_loadu_si512(t + 8 * i); };
+  return {v(0), v(1), v(2), v(3), v(4), v(5)};
+}
+
+// The 32-bit form for n >= 33 (DwNhwc512::narrow): with p = acc * mantissa, 2^(n-1) is a
+// multiple of 2^32, so (p + 2^(n-1)) >> n == ((p >> 32) + 2^(n-33)) >> (n - 32), p >> 32 being
+// the high dword of the vpmuldq product (|p >> 32| < 2^30); sh_e holds 2^(n-33) and sh_o
+// n - 32 as 16 int32 lanes (channel order), the result stays far inside int32.
+inline __m512i RequantNarrow(__m512i acc, const Rq& q, __m512i zp, __m512i lo, __m512i hi) {
+  const __m512i pe = _mm512_mul_epi32(acc, q.mant_e);
+  const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mant_o);
+  __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+  h = _mm512_srav_epi32(_mm512_add_epi32(h, q.sh_e), q.sh_o);
+  return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(h, zp), lo), hi);
+}
+
+inline __m512i Requant(__m512i acc, const Rq& q, __m512i zp, __m512i lo, __m512i hi) {
+  __m512i pe = _mm512_mul_epi32(acc, q.mant_e);
+  __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mant_o);
+  pe = _mm512_srav_epi64(_mm512_add_epi64(pe, q.rnd_e), q.sh_e);
+  po = _mm512_srav_epi64(_mm512_add_epi64(po, q.rnd_o), q.sh_o);
+  pe = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(pe, zp), lo), hi);
+  po = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(po, zp), lo), hi);
+  return _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+}
+
+template <bool kSigned>
+inline __m512i LoadX(const uint8_t* p, __mmask16 m) {
+  const __m128i v = _mm_maskz_loadu_epi8(m, p);
+  return kSigned ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
+}
+
+// The taps of one output row: tap t reads row trow[t] (an input row, or the zx row) at pixel
+// column ow * stride_w + tcol[t].
+struct RowTaps {
+  const uint8_t** trow;
+  const int64_t* tcol;
+};
+
+// One 16-channel block (channels c0.., mask m) of one output row. kT > 0: the tap count known
+// at compile time (weights kept in registers); 0: a.taps, weights read from memory.
+template <int kT, bool kSigned>
+void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uint8_t* yrow) {
+  const QConvShape& s = *a.shape;
+  const int64_t taps = kT > 0 ? kT : a.taps, C = s.in_channels, Cp = a.padded_channels;
+  const int64_t ow_n = s.out_w(), sw = s.stride_w, step = sw * C;
+  __m512i wr[kT > 0 ? kT : 1];
+  if constexpr (kT > 0)
+    for (int t = 0; t < kT; ++t) wr[t] = _mm512_loadu_si512(a.w + t * Cp + c0);
+  auto weight = [&](int64_t t) {
+    if constexpr (kT > 0)
+      return wr[t];
+    else
+      return _mm512_loadu_si512(a.w + t * Cp + c0);
+  };
+  const __m512i vb = _mm512_loadu_si512(a.bias + c0);
+  const bool q8 = a.kind != QGemmOutputKind::kInt32;
+  Rq q{};
+  if (q8) q = LoadRq(a.rq + c0 / 16 * 48);
+  const __m512i zp = _mm512_set1_epi64(a.zero_point);
+  const __m512i lo = _mm512_set1_epi64(a.qmin), hi = _mm512_set1_epi64(a.qmax);
+  const __m512i zp32 = _mm512_set1_epi32(a.zero_point);
+  const __m512i lo32 = _mm512_set1_epi32(a.qmin), hi32 = _mm512_set1_epi32(a.qmax);
+  const int64_t esize = q8 ? 1 : 4;
+  const bool narrow = a.narrow;
+  auto store = [&](int64_t ow, __m512i acc) {
+    uint8_t* yp = yrow + (ow * C + c0) * esize;
+    // The requantized values are within [qmin, qmax] (the 8-bit type): vpmovdb keeps them.
+    if (!q8)
+      _mm512_mask_storeu_epi32(yp, m, acc);
+    else if (narrow)
+      _mm512_mask_cvtepi32_storeu_epi8(yp, m, RequantNarrow(acc, q, zp32, lo32, hi32));
+    else
+      _mm512_mask_cvtepi32_storeu_epi8(yp, m, Requant(acc, q, zp, lo, hi));
+  };
+  // A pixel whose taps may fall into the left / right padding: checked per tap.
+  auto border = [&](int64_t ow) {
+    __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t iw = ow * sw + r.tcol[t];
+      const uint8_t* p = iw >= 0 && iw < s.in_w ? r.trow[t] + iw * C : a.zrow;
+      const __m512i x = LoadX<kSigned>(p + c0, m);
+      if (t % 2 == 0)
+        acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
+      else
+        acc1 = _mm512_dpwssd_epi32(acc1, x, weight(t));
+    }
+    store(ow, _mm512_add_epi32(acc0, acc1));
+  };
+  const int64_t ow_lo = std::min(a.ow_lo, ow_n), ow_hi = a.ow_hi;
+  int64_t ow = 0;
+  for (; ow < ow_lo; ++ow) border(ow);
+  // Interior: every tap inside the row; four pixels (eight accumulator chains) at a time.
+  for (; ow + 4 <= ow_hi; ow += 4) {
+    __m512i a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+    __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
+    const int64_t pix = ow * step + c0;
+    for (int64_t t = 0; t < taps; t += 2) {
+      const uint8_t* p = r.trow[t] + (r.tcol[t] * C + pix);
+      const __m512i w0 = weight(t);
+      a0 = _mm512_dpwssd_epi32(a0, LoadX<kSigned>(p, m), w0);
+      a1 = _mm512_dpwssd_epi32(a1, LoadX<kSigned>(p + step, m), w0);
+      a2 = _mm512_dpwssd_epi32(a2, LoadX<kSigned>(p + 2 * step, m), w0);
+      a3 = _mm512_dpwssd_epi32(a3, LoadX<kSigned>(p + 3 * step, m), w0);
+      if (t + 1 < taps) {
+        const uint8_t* p1 = r.trow[t + 1] + (r.tcol[t + 1] * C + pix);
+        const __m512i w1 = weight(t + 1);
+        b0 = _mm512_dpwssd_epi32(b0, LoadX<kSigned>(p1, m), w1);
+        b1 = _mm512_dpwssd_epi32(b1, LoadX<kSigned>(p1 + step, m), w1);
+        b2 = _mm512_dpwssd_epi32(b2, LoadX<kSigned>(p1 + 2 * step, m), w1);
+        b3 = _mm512_dpwssd_epi32(b3, LoadX<kSigned>(p1 + 3 * step, m), w1);
+      }
+    }
+    store(ow, _mm512_add_epi32(a0, b0));
+    store(ow + 1, _mm512_add_epi32(a1, b1));
+    store(ow + 2, _mm512_add_epi32(a2, b2));
+    store(ow + 3, _mm512_add_epi32(a3, b3));
+  }
+  for (; ow < ow_hi; ++ow) {
+    __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
+    const int64_t pix = ow * step + c0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m512i x = LoadX<kSigned>(r.trow[t] + (r.tcol[t] * C + pix), m);
+      if (t % 2 == 0)
+        acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
+      else
+        acc1 = _mm512_dpwssd_epi32(acc1, x, weight(t));
+    }
+    store(ow, _mm512_add_epi32(acc0, acc1));
+  }
+  for (ow = std::max(ow, ow_lo); ow < ow_n; ++ow) border(ow);
+}
+
+template <int kT, bool kSigned>
+void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
+  const QConvShape& s = *a.shape;
+  const int64_t C = s.in_channels, oh_n = s.out_h(), ow_n = s.out_w();
+  const int64_t esize = a.kind == QGemmOutputKind::kInt32 ? 4 : 1;
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  std::vector<const uint8_t*> trow(taps);
+  std::vector<int64_t> tcol(taps);
+  for (int64_t i = 0; i < s.kernel_h; ++i)
+    for (int64_t j = 0; j < s.kernel_w; ++j)
+      tcol[i * s.kernel_w + j] = j * s.dilation_w - s.pad_left;
+  const RowTaps rt{trow.data(), tcol.data()};
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const int64_t n = r / oh_n, oh = r % oh_n;
+    const uint8_t* img = a.x + n * s.in_h * s.in_w * C;
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+      const uint8_t* row = ih >= 0 && ih < s.in_h ? img + ih * s.in_w * C : a.zrow;
+      for (int64_t j = 0; j < s.kernel_w; ++j) trow[i * s.kernel_w + j] = row;
+    }
+    uint8_t* yrow = static_cast<uint8_t*>(a.y) + r * ow_n * C * esize;
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      const int64_t valid = std::min<int64_t>(16, C - c0);
+      const auto m = static_cast<__mmask16>((1u << valid) - 1);
+      RowBlock<kT, kSigned>(a, rt, c0, m, yrow);
+    }
+  }
+}
+
+}  // namespace
+
+void DwNhwcRows__avx512(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
+  const int64_t taps = a.shape->kernel_h * a.shape->kernel_w;
+  if (taps == 9)
+    a.is_signed ? Rows<9, true>(a, r_begin, r_end) : Rows<9, false>(a, r_begin, r_end);
+  else
+    a.is_signed ? Rows<0, true>(a, r_begin, r_end) : Rows<0, false>(a, r_begin, r_end);
+}
+
+}  // namespace qforge::kernels::detail
