@@ -73,13 +73,15 @@ int Register() {
       const std::string name = "BM_Conv/" + std::string(IsaName(isa)) + "/" + l.name;
       benchmark::RegisterBenchmark(name.c_str(), BM_Conv, isa, l, 1)->Unit(benchmark::kMillisecond);
     }
-  // Batch 8 (AVX-512): small planes run as one GEMM over the batch.
+  // Batch 8 (AVX-512): 7x7 planes run as one GEMM over the batch, larger ones per image.
   const Layer batched[] = {
       {"resnet18_conv1_7x7s2", 3, 64, 1, 224, 7, 2, 3},
       {"resnet18_layer2_3x3", 128, 128, 1, 28, 3, 1, 1},
       {"resnet18_layer3_3x3", 256, 256, 1, 14, 3, 1, 1},
       {"resnet18_layer4_3x3", 512, 512, 1, 7, 3, 1, 1},
       {"mobilenetv2_pw_1x1_16to96_112", 16, 96, 1, 112, 1, 1, 0},
+      {"mobilenetv2_pw_1x1_64to384_14", 64, 384, 1, 14, 1, 1, 0},
+      {"mobilenetv2_pw_1x1_384to64_14", 384, 64, 1, 14, 1, 1, 0},
       {"mobilenetv2_pw_1x1_320to1280_7", 320, 1280, 1, 7, 1, 1, 0},
   };
   for (const Layer& l : batched) {

@@ -172,6 +172,31 @@ TEST(Sgemm, PrepackedOperandsAndThreads) {
   }
 }
 
+// One row of A (the batch-1 classifier GEMV takes its own microkernel path on AVX-512): K
+// around multiples of 4 and the K block, N around the 16 / 32-column tile edges, plain and
+// prepacked B, every epilogue part.
+TEST(Sgemm, SingleRow) {
+  std::mt19937 rng(6);
+  for (Isa isa : SupportedIsas()) {
+    IsaGuard guard(isa);
+    const GemmBlocking blk = GemmBlockingFor(isa);
+    int variant = 0;
+    for (int64_t k : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{7}, blk.kc - 1, blk.kc,
+                      blk.kc + 5, 2 * blk.kc + 1})
+      for (int64_t n : {1, 15, 16, 17, 32, 33, 1000}) {
+        Case c{1, n, k};
+        c.pack_b = variant % 2 == 0;
+        c.trans_b = variant % 3 == 0;
+        c.col_bias = variant % 4 != 3;
+        c.beta = variant % 5 == 1 ? 0.5f : 0.0f;
+        c.clamp = variant % 6 == 2;
+        c.alpha = variant % 7 == 3 ? 2.0f : 1.0f;
+        Check(c, isa, rng);
+        ++variant;
+      }
+  }
+}
+
 TEST(Sgemm, ModelShapes) {
   std::mt19937 rng(4);
   // Conv-as-GEMM (out channels x pixels x C*k*k) and FC shapes from ResNet-18 / MobileNetV2.

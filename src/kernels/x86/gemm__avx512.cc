@@ -72,6 +72,39 @@ inline void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t l
   StoreTile<NV>(acc, c, ldc, m, n, ep);
 }
 
+// One row of A (m == 1: the batch-1 classifier GEMV): the 8-row tile would spend 8x the FMAs
+// on zero rows; here four independent k chains (k mod 4) hide the FMA latency, summed at the
+// end (a different summation order than Tile, same error bound).
+template <int NV>
+inline void TileOneRow(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int n,
+                       const TileEpilogue& ep) {
+  __m512 part[4][NV];
+  for (int u = 0; u < 4; ++u)
+    for (int v = 0; v < NV; ++v) part[u][v] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      const __m512 ak = _mm512_set1_ps(a[(k + u) * MR]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v)
+        part[u][v] = _mm512_fmadd_ps(ak, _mm512_load_ps(b + (k + u) * NR + 16 * v), part[u][v]);
+    }
+  }
+  for (; k < kc; ++k) {
+    const __m512 ak = _mm512_set1_ps(a[k * MR]);
+    for (int v = 0; v < NV; ++v)
+      part[0][v] = _mm512_fmadd_ps(ak, _mm512_load_ps(b + k * NR + 16 * v), part[0][v]);
+  }
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int v = 0; v < NV; ++v)
+    acc[0][v] =
+        _mm512_add_ps(_mm512_add_ps(part[0][v], part[1][v]), _mm512_add_ps(part[2][v], part[3][v]));
+  StoreTile<NV>(acc, c, ldc, 1, n, ep);
+}
+
 // B row k is b + off[k]; kFull: all NV * 16 columns are readable (plain loads), else masked
 // loads of the first n columns (the others read as zero and are never stored).
 template <int NV, bool kFull>
@@ -107,6 +140,13 @@ inline void TileRows(int64_t kc, const float* a, const float* b, const int64_t* 
 
 void SgemmMicroKernel8x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                   int m, int n, const TileEpilogue& ep) {
+  if (m == 1) {
+    if (n <= 16)
+      TileOneRow<1>(kc, a, b, c, ldc, n, ep);
+    else
+      TileOneRow<2>(kc, a, b, c, ldc, n, ep);
+    return;
+  }
   if (n <= 16)
     Tile<1>(kc, a, b, c, ldc, m, n, ep);
   else
