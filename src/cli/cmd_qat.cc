@@ -2,6 +2,7 @@
 // quantization-aware training from the fp32 model, exported like static PTQ (QDQ .onnx or .qf).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -30,6 +31,7 @@ struct QatCliOptions {
   int epochs = 1;
   int bits_w = 8, bits_a = 8;
   bool distill = false;
+  double distill_weight = -1;  // -1: 1 with --distill, else 0
   double temperature = 1.0;
   int64_t calib_samples = 1000;
   std::string calib_method = "minmax";
@@ -40,6 +42,9 @@ struct QatCliOptions {
   double lr_quant = -1;
   double soft_fraction = 0.8;
   int64_t freeze_observers = 0;
+  int64_t freeze_bn = 0;
+  int64_t val_images = 0;
+  int64_t val_every = 50;
   uint64_t seed = 1;
   int threads = 0;
   double weight_decay = 0;
@@ -66,11 +71,17 @@ int RunQat(const QatCliOptions& o) {
   if (!(o.soft_fraction > 0 && o.soft_fraction <= 1))
     throw Error("--soft-fraction must be in (0, 1]");
   const train::OptimizerOptions::Kind optimizer = train::ParseOptimizerKind(o.optimizer);
+  if (o.distill && o.distill_weight >= 0 && o.distill_weight != 1)
+    throw Error("--distill is --distill-weight 1 (label-free); give one of them");
+  const double distill_weight = o.distill ? 1.0 : std::max(0.0, o.distill_weight);
+  if (distill_weight > 1) throw Error("--distill-weight must be in [0, 1]");
+  const bool label_free = distill_weight == 1;
   train::QatOptions qo;
   qo.estimator = train::ParseEstimator(o.estimator);
   qo.bits_w = o.bits_w;
   qo.bits_a = o.bits_a;
   qo.observer_freeze_step = o.freeze_observers;
+  qo.bn_freeze_step = o.freeze_bn;
   const auto start = std::chrono::steady_clock::now();
 
   const ir::Graph fp32 = LoadModelFile(o.model);
@@ -85,12 +96,20 @@ int RunQat(const QatCliOptions& o) {
   const calib::CalibTable table = CalibrateFashionMnist(fp32, o.model, o.data_dir, o.calib_samples,
                                                         64, o.seed, oc, o.threads, "calibrate");
 
-  const int64_t n = o.limit >= 0 ? std::min(o.limit, train_set.size()) : train_set.size();
+  if (o.val_images >= train_set.size())
+    throw Error("--val-images must be fewer than the " + std::to_string(train_set.size()) +
+                " training images");
+  const int64_t pool = train_set.size() - o.val_images;
+  const int64_t n = o.limit >= 0 ? std::min(o.limit, pool) : pool;
   const int64_t total_steps = (n + o.batch - 1) / o.batch * o.epochs;
   qo.soft.anneal_steps = static_cast<int64_t>(std::llround(o.soft_fraction * total_steps));
   train::QatModel m = train::PrepareQat(fp32, table, qo);
-  fmt::print(stderr, "qat: {} fake quantizers ({} trainable tensors), {} steps of batch {}\n",
-             m.sites.size(), m.weights.size() + m.quant_params.size(), total_steps, o.batch);
+  fmt::print(stderr, "qat: {} fake quantizers ({} trainable tensors), {} steps of batch {}{}\n",
+             m.sites.size(), m.weights.size() + m.quant_params.size(), total_steps, o.batch,
+             m.batch_norms.empty()
+                 ? std::string()
+                 : fmt::format(", {} BatchNorms on batch statistics until step {}",
+                               m.batch_norms.size(), o.freeze_bn));
 
   runtime::SessionOptions so;
   so.threads = o.threads;
@@ -115,7 +134,9 @@ int RunQat(const QatCliOptions& o) {
   to.weight_decay = o.weight_decay;
   to.optimizer = optimizer;
   to.momentum = o.momentum;
-  to.distill = o.distill;
+  to.distill_weight = distill_weight;
+  to.val_images = o.val_images;
+  to.val_every = o.val_every;
   to.temperature = o.temperature;
   to.progress = [](const train::QatProgress& p) {
     fmt::print(stderr, "epoch {} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} samples/s{}\n",
@@ -123,6 +144,10 @@ int RunQat(const QatCliOptions& o) {
                p.end_of_epoch ? "  (end of epoch)" : "");
   };
   const train::QatTrainResult tr = train::TrainQat(m, fp32, train_set, to);
+  if (tr.selected_step >= 0)
+    fmt::print(stderr, "held-out {} training images: start {:.2f}%, kept step {} ({:.2f}%)\n",
+               o.val_images, 100.0 * tr.val_accuracy_start, tr.selected_step,
+               100.0 * tr.val_accuracy);
 
   const std::vector<int64_t> fake = train::PredictFakeQuant(m, test, 100, o.threads);
   int64_t fake_correct = 0;
@@ -146,7 +171,10 @@ int RunQat(const QatCliOptions& o) {
   Table t({"model", "estimator", "bits", "epochs", "fp32 %", "PTQ %", "fake-quant %", "integer %",
            "agreement %", "train s", "total s"},
           {false, false, false, true, true, true, true, true, true, true, true});
-  t.AddRow({o.model, o.estimator + (o.distill ? " +distill" : ""),
+  t.AddRow({o.model,
+            o.estimator + (label_free           ? std::string(" +distill")
+                           : distill_weight > 0 ? fmt::format(" +distill {:g}", distill_weight)
+                                                : std::string()),
             fmt::format("W{}A{}", o.bits_w, o.bits_a), std::to_string(o.epochs),
             fmt::format("{:.2f}", 100.0 * fp32_eval.top1()),
             o.ptq ? fmt::format("{:.2f}", 100.0 * ptq_top1) : std::string("-"),
@@ -159,7 +187,8 @@ int RunQat(const QatCliOptions& o) {
     nlohmann::json j;
     j["model"] = o.model;
     j["estimator"] = o.estimator;
-    j["distill"] = o.distill;
+    j["distill"] = label_free;
+    j["distill_weight"] = distill_weight;
     j["bits_w"] = o.bits_w;
     j["bits_a"] = o.bits_a;
     j["epochs"] = o.epochs;
@@ -173,6 +202,17 @@ int RunQat(const QatCliOptions& o) {
     j["weight_decay"] = o.weight_decay;
     j["temperature"] = o.temperature;
     j["freeze_observers"] = o.freeze_observers;
+    j["freeze_bn"] = o.freeze_bn;
+    j["val_images"] = o.val_images;
+    if (o.val_images > 0) {
+      j["val_every"] = o.val_every;
+      j["selected_step"] = tr.selected_step;
+      j["val_start"] = 100.0 * tr.val_accuracy_start;
+      j["val_selected"] = 100.0 * tr.val_accuracy;
+      nlohmann::json h = nlohmann::json::array();
+      for (const auto& [step, acc] : tr.val_history) h.push_back({step, 100.0 * acc});
+      j["val_history"] = h;
+    }
     j["calib_samples"] = o.calib_samples;
     j["calib_method"] = o.calib_method;
     j["seed"] = o.seed;
@@ -219,6 +259,10 @@ Command AddQatCommand(CLI::App& root) {
       ->capture_default_str();
   app->add_flag("--distill", o->distill,
                 "Label-free: KL divergence toward the fp32 model's logits instead of labels");
+  app->add_option("--distill-weight", o->distill_weight,
+                  "Mix: loss = W * KL(teacher) + (1 - W) * cross-entropy (0: labels only; "
+                  "1: --distill)")
+      ->check(CLI::Range(0.0, 1.0));
   app->add_option("--temperature", o->temperature, "Distillation temperature")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -244,9 +288,22 @@ Command AddQatCommand(CLI::App& root) {
                   "soft: fraction of the steps over which the temperature is annealed (hard after)")
       ->capture_default_str();
   app->add_option(
-         "--freeze-observers", o->freeze_observers,
+         "--freeze-observers,--freeze-observers-step", o->freeze_observers,
          "ste/soft: observers update the ranges until this step (0: calibrated ranges fixed)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--freeze-bn-step", o->freeze_bn,
+                  "BatchNorm on batch statistics (running statistics updated) until this step, "
+                  "then folded and frozen (0: folded, fp32 statistics, from the start)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--val-images", o->val_images,
+                  "Hold out N training images (not trained on) and keep the step (0 = start, "
+                  "every --val-every) most accurate on them")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--val-every", o->val_every, "Steps between held-out evaluations")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app->add_option("--optimizer", o->optimizer, "adamw or sgd (with --momentum)")
       ->capture_default_str();
@@ -266,7 +323,8 @@ Command AddQatCommand(CLI::App& root) {
 
 Steps: calibrate (--calib-samples training images, --calib-method), quantize statically to find
 where to quantize, replace each QuantizeLinear/DequantizeLinear by a fake quantizer (BatchNorm is
-folded first), train with AdamW, then write the model like 'qforge quantize' does: a QDQ .onnx,
+folded first; with --freeze-bn-step N it trains on batch statistics until step N), train with
+AdamW (optionally keeping the step most accurate on --val-images held-out training images), then write the model like 'qforge quantize' does: a QDQ .onnx,
 or a .qf with the integer ops the runtime executes. The summary compares fp32, the fake-quantized
 model and the integer runtime on the test split (agreement: same predicted class).)EX");
   return {app, [o] { return RunQat(*o); }};

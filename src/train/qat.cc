@@ -81,7 +81,138 @@ const Tensor& Initializer(const ir::Graph& g, const std::string& name, const cha
   return it->second;
 }
 
+// Re-inserts a BatchNormalization (BnSite) after every layer of m.graph the inference pipeline
+// folded a BN of `fp32` into, when that layer's weight is fake quantized per output channel and
+// its bias is a BiasSite (layers that do not qualify stay folded, their statistics frozen).
+void InsertBatchNorms(const ir::Graph& fp32, QatModel& m) {
+  ir::Graph& g = m.graph;
+  for (const ir::Node& bn : fp32.nodes) {
+    if (bn.op_type != "BatchNormalization" || !bn.domain.empty() || bn.inputs.size() < 5) continue;
+    const int fp = fp32.FindProducer(bn.inputs[0]);
+    const int pi = g.FindProducer(bn.outputs[0]);
+    if (fp < 0 || pi < 0) continue;
+    const ir::Node& layer = g.nodes[pi];
+    if (layer.name != fp32.nodes[fp].name || (layer.op_type != "Conv" && layer.op_type != "Gemm") ||
+        layer.inputs.size() < 3)
+      continue;
+    bool params = true;
+    for (size_t k = 1; k < 5; ++k)
+      params = params && fp32.is_initializer(bn.inputs[k]) &&
+               fp32.initializers.at(bn.inputs[k]).dtype() == DType::kF32;
+    if (!params) continue;
+    const FakeQuantSite* w = nullptr;
+    for (const FakeQuantSite& s : m.sites)
+      if (s.kind == FakeQuantSite::Kind::kWeight && s.output == layer.inputs[1]) w = &s;
+    bool has_bias = false;
+    for (const BiasSite& b : m.biases) has_bias = has_bias || b.fp32 == layer.inputs[2];
+    if (!w || !has_bias || w->config.granularity.kind != nq::Granularity::Kind::kPerChannel)
+      continue;
+    const std::vector<float> gamma = fp32.initializers.at(bn.inputs[1]).ToFloatVector();
+    const std::vector<float> beta = fp32.initializers.at(bn.inputs[2]).ToFloatVector();
+    const std::vector<float> var = fp32.initializers.at(bn.inputs[4]).ToFloatVector();
+    const size_t c = gamma.size();
+    const Tensor& wt = g.initializers.at(w->input);
+    const int axis = w->config.granularity.axis;
+    if (beta.size() != c || var.size() != c || axis < 0 || axis >= wt.rank() ||
+        wt.dim(axis) != static_cast<int64_t>(c) ||
+        g.initializers.at(w->scale).numel() != static_cast<int64_t>(c))
+      continue;
+    const float eps = bn.attr_float("epsilon", 1e-5f);
+    // u's running statistics and a scale / bias making BN(u) = u in evaluation mode.
+    std::vector<float> v0(c), scale(c);
+    for (size_t i = 0; i < c; ++i) {
+      const double v = double(gamma[i]) * gamma[i] * var[i] / (double(var[i]) + eps);
+      v0[i] = static_cast<float>(v);
+      scale[i] = static_cast<float>(std::sqrt(double(v0[i]) + eps));
+    }
+    BnSite site;
+    site.output = bn.outputs[0];
+    site.input = ir::UniqueValueName(g, site.output + "_prebn");
+    site.node = site.output + "_qat_bn";
+    site.scale = ir::UniqueValueName(g, site.node + "_scale");
+    g.initializers[site.scale] = FloatTensor({int64_t(c)}, scale);
+    site.bias = ir::UniqueValueName(g, site.node + "_bias");
+    g.initializers[site.bias] = FloatTensor({int64_t(c)}, beta);
+    site.mean = ir::UniqueValueName(g, site.node + "_mean");
+    g.initializers[site.mean] = FloatTensor({int64_t(c)}, beta);
+    site.var = ir::UniqueValueName(g, site.node + "_var");
+    g.initializers[site.var] = FloatTensor({int64_t(c)}, v0);
+    site.epsilon = eps;
+    site.weight = w->input;
+    site.weight_scale = w->scale;
+    site.layer_bias = layer.inputs[2];
+    site.weight_axis = axis;
+    ir::Node node;
+    node.name = site.node;
+    node.op_type = "BatchNormalization";
+    node.inputs = {site.input, site.scale, site.bias, site.mean, site.var};
+    node.outputs = {site.output};
+    node.attrs["epsilon"] = eps;
+    node.attrs["momentum"] = bn.attr_float("momentum", 0.9f);
+    g.nodes[pi].outputs[0] = site.input;
+    g.nodes.insert(g.nodes.begin() + pi + 1, node);
+    m.weights.push_back(site.scale);
+    m.weights.push_back(site.bias);
+    m.batch_norms.push_back(site);
+  }
+  ir::TopologicalSort(g);
+  ir::VerifyOrThrow(g);
+}
+
 }  // namespace
+
+void FoldQatBatchNorms(QatModel& m) {
+  ir::Graph& g = m.graph;
+  std::set<std::string> folded_params;
+  for (const BnSite& b : m.batch_norms) {
+    const std::vector<float> scale = Initializer(g, b.scale, "BN scale").ToFloatVector();
+    const std::vector<float> bias = Initializer(g, b.bias, "BN bias").ToFloatVector();
+    const std::vector<float> mean = Initializer(g, b.mean, "BN mean").ToFloatVector();
+    const std::vector<float> var = Initializer(g, b.var, "BN variance").ToFloatVector();
+    Tensor w = Initializer(g, b.weight, "weight").Clone();
+    Tensor ws = Initializer(g, b.weight_scale, "weight scale").Clone();
+    Tensor lb = Initializer(g, b.layer_bias, "bias").Clone();
+    const int64_t c = static_cast<int64_t>(scale.size());
+    if (w.dim(b.weight_axis) != c || ws.numel() != c || lb.numel() != c)
+      throw Error("QAT: BatchNormalization '" + b.node + "' does not match its layer's channels");
+    // W's elements as [outer, C, inner] around the channel axis.
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < b.weight_axis; ++d) outer *= w.dim(d);
+    for (int64_t d = b.weight_axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
+    float* pw = w.data<float>();
+    for (int64_t k = 0; k < c; ++k) {
+      const double a = double(scale[k]) / std::sqrt(double(var[k]) + b.epsilon);
+      if (!std::isfinite(a) || a == 0)
+        throw Error("QAT: BatchNormalization '" + b.node + "' channel " + std::to_string(k) +
+                    " cannot be folded (factor " + std::to_string(a) + ")");
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          float& x = pw[(o * c + k) * inner + i];
+          x = static_cast<float>(x * a);
+        }
+      ws.data<float>()[k] = static_cast<float>(ws.data<float>()[k] * std::abs(a));
+      lb.data<float>()[k] = static_cast<float>(lb.data<float>()[k] * a + (bias[k] - mean[k] * a));
+    }
+    g.initializers[b.weight] = w;
+    g.initializers[b.weight_scale] = ws;
+    g.initializers[b.layer_bias] = lb;
+    const int bi = g.FindProducer(b.output);
+    const int pi = g.FindProducer(b.input);
+    if (bi < 0 || pi < 0 || g.nodes[bi].name != b.node)
+      throw Error("QAT: BatchNormalization '" + b.node + "' is not in the training graph");
+    g.nodes[pi].outputs[0] = b.output;
+    g.nodes.erase(g.nodes.begin() + bi);
+    folded_params.insert({b.scale, b.bias});
+  }
+  if (m.batch_norms.empty()) return;
+  m.batch_norms.clear();
+  std::vector<std::string> weights;
+  for (const std::string& w : m.weights)
+    if (!folded_params.count(w)) weights.push_back(w);
+  m.weights = std::move(weights);
+  ir::RemoveUnusedValues(g);
+  ir::VerifyOrThrow(g);
+}
 
 QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
                     const QatOptions& options) {
@@ -284,6 +415,8 @@ QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
   ir::RemoveUnusedValues(g);
   ir::TopologicalSort(g);
   ir::VerifyOrThrow(g);
+  if (options.bn_freeze_step < 0) throw Error("QAT: the BatchNorm freeze step must be >= 0");
+  if (options.bn_freeze_step > 0) InsertBatchNorms(fp32, m);
 
   for (const FakeQuantSite& s : m.sites) {
     if (s.train_scale) m.quant_params.push_back(s.scale);
@@ -358,6 +491,9 @@ void SnapBiases(QatModel& model) {
 }
 
 ir::Graph ExportQdq(const QatModel& model) {
+  if (!model.batch_norms.empty())
+    throw Error("QAT export: BatchNormalization '" + model.batch_norms[0].node +
+                "' is not folded yet (FoldQatBatchNorms)");
   ir::Graph q = model.qdq;
   const ir::Graph& g = model.graph;
   for (const FakeQuantSite& s : model.sites) {

@@ -272,6 +272,160 @@ TEST(Qat, TrainQatFirstStepIsAdamWWithParameterGroups) {
   EXPECT_GT(checked_scales, 0);
 }
 
+// --freeze-bn-step: a BatchNormalization is back after each folded Conv (the CNN's two); in
+// evaluation mode it is the identity, so the graph computes what the folded one does.
+// FoldQatBatchNorms puts changed statistics into the layer: same function, no BN left.
+TEST(Qat, BatchNormStatisticsPhaseAndFold) {
+  QatOptions plain_options;
+  const QatModel plain = PrepareQat(Cnn().fp32, Cnn().table, plain_options);
+  QatOptions o;
+  o.bn_freeze_step = 3;
+  QatModel m = PrepareQat(Cnn().fp32, Cnn().table, o);
+  ASSERT_EQ(m.batch_norms.size(), 2u);
+  EXPECT_EQ(CountOps(m.graph, "BatchNormalization"), 2);
+  EXPECT_EQ(m.weights.size(), plain.weights.size() + 4);  // + BN scale and bias, twice
+  EXPECT_THROW(ExportQdq(m), Error);                      // not folded yet
+
+  const Tensor images = RandomImages(16, 3);
+  auto logits = [&](const ir::Graph& g) {
+    Autograd ag(g, {});
+    return ag.Forward({{"input", images}}, /*training=*/false).at("logits").ToFloatVector();
+  };
+  float step = 0;
+  for (const FakeQuantSite& s : m.sites)
+    if (s.output == "logits") step = m.graph.initializers.at(s.scale).data<float>()[0];
+  ASSERT_GT(step, 0.0f);
+  // Within one output step everywhere, equal nearly everywhere (an activation code can flip
+  // where the BN's float rounding moves a value across a rounding threshold).
+  auto expect_close = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    int differ = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_LE(std::abs(a[i] - b[i]), step * 1.001f) << i;
+      differ += a[i] != b[i];
+    }
+    EXPECT_LE(differ, 16);
+  };
+  expect_close(logits(m.graph), logits(plain.graph));
+
+  // Statistics and affine parameters as training would move them.
+  for (const BnSite& b : m.batch_norms) {
+    for (const std::string* name : {&b.scale, &b.bias, &b.mean, &b.var}) {
+      Tensor t = m.graph.initializers.at(*name).Clone();
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < t.numel(); ++i)
+        p[i] = name == &b.var || name == &b.scale ? p[i] * (1.0f + 0.05f * float(i % 5))
+                                                  : p[i] + 0.02f * float(i % 3);
+      m.graph.initializers[*name] = t;
+    }
+  }
+  const std::vector<float> before = logits(m.graph);
+  const std::string w0 = m.batch_norms[0].weight;
+  const Tensor w_before = m.graph.initializers.at(w0).Clone();
+  FoldQatBatchNorms(m);
+  EXPECT_TRUE(m.batch_norms.empty());
+  EXPECT_EQ(CountOps(m.graph, "BatchNormalization"), 0);
+  EXPECT_EQ(m.weights, plain.weights);
+  EXPECT_FALSE(SameTensor(m.graph.initializers.at(w0), w_before));  // the fold changed W_f
+  expect_close(logits(m.graph), before);
+  // Folded, the model exports like any other: the hard forward equals the QDQ graph's.
+  SnapBiases(m);
+  const Outputs out = RunAll(m, images);
+  for (size_t i = 0; i < out.fake.size(); ++i) ASSERT_EQ(out.fake[i], out.qdq[i]) << i;
+}
+
+data::LabeledImages LabeledRandom(int64_t n, uint64_t seed) {
+  data::LabeledImages set;
+  set.images = RandomImages(n, seed);
+  set.labels = Tensor(DType::kI64, {n});
+  for (int64_t i = 0; i < n; ++i) set.labels.data<int64_t>()[i] = i % 10;
+  return set;
+}
+
+// During the statistics phase the BN running statistics follow the batches: with a learning
+// rate too small to move any weight, the folded result differs from the plain run's only by the
+// statistics, and TrainQat folds at the freeze step (or at the end) so the export is exact.
+TEST(Qat, TrainQatFoldsBatchNormsAtTheFreezeStep) {
+  const data::LabeledImages train = LabeledRandom(32, 5);
+  QatTrainOptions to;
+  to.batch = 8;
+  to.lr = 1e-20;
+  to.threads = 1;
+  QatModel plain = PrepareQat(Cnn().fp32, Cnn().table, QatOptions{});
+  TrainQat(plain, Cnn().fp32, train, to);
+  for (int64_t freeze : {2, 100}) {  // mid-training; after the last of the 4 steps
+    QatOptions o;
+    o.bn_freeze_step = freeze;
+    QatModel m = PrepareQat(Cnn().fp32, Cnn().table, o);
+    const QatTrainResult r = TrainQat(m, Cnn().fp32, train, to);
+    EXPECT_EQ(r.steps, 4);
+    EXPECT_TRUE(m.batch_norms.empty());
+    EXPECT_EQ(CountOps(m.graph, "BatchNormalization"), 0);
+    int changed = 0;
+    for (const std::string& name : plain.weights)
+      changed += !SameTensor(m.graph.initializers.at(name), plain.graph.initializers.at(name));
+    EXPECT_GE(changed, 2) << "freeze " << freeze;  // the two folded convolutions (and biases)
+    const Outputs out = RunAll(m, RandomImages(8, 9));
+    for (size_t i = 0; i < out.fake.size(); ++i) ASSERT_EQ(out.fake[i], out.qdq[i]) << i;
+  }
+}
+
+// Held-out checkpoint selection: with a learning rate that wrecks the model, the start (step 0,
+// the static PTQ model) is kept; every evaluation is recorded.
+TEST(Qat, HeldOutSelectionKeepsTheBestState) {
+  // Labels: the fp32 model's own predictions, so the start is accurate on the held-out images.
+  data::LabeledImages train = LabeledRandom(48, 11);
+  {
+    runtime::Session s(Cnn().fp32);
+    const Tensor z = s.Run({{"input", train.images}}).at("logits");
+    for (int64_t i = 0; i < 48; ++i)
+      train.labels.data<int64_t>()[i] =
+          std::max_element(z.data<float>() + i * 10, z.data<float>() + i * 10 + 10) -
+          (z.data<float>() + i * 10);
+  }
+  QatTrainOptions to;
+  to.batch = 8;
+  to.lr = 0.5;
+  to.threads = 1;
+  to.val_images = 16;
+  to.val_every = 1;
+  QatModel start = PrepareQat(Cnn().fp32, Cnn().table, QatOptions{});
+  QatModel m = start;
+  const QatTrainResult r = TrainQat(m, Cnn().fp32, train, to);
+  EXPECT_EQ(r.steps, 4);  // 32 training images left, batch 8
+  ASSERT_EQ(r.val_history.size(), 5u);
+  double best = 0;
+  for (const auto& [step, acc] : r.val_history) best = std::max(best, acc);
+  EXPECT_EQ(r.val_accuracy, best);
+  EXPECT_GT(r.val_accuracy_start, 0.9);
+  EXPECT_LT(r.val_history.back().second, r.val_accuracy_start);  // wrecked
+  EXPECT_EQ(r.selected_step, 0);
+  SnapBiases(start);
+  for (const auto& [name, t] : start.graph.initializers)
+    EXPECT_TRUE(SameTensor(m.graph.initializers.at(name), t)) << name;
+
+  to.val_images = 48;
+  EXPECT_THROW(TrainQat(m, Cnn().fp32, train, to), Error);
+}
+
+// distill_weight mixes the two losses: the first step's loss (computed before any update) is
+// (1 - w) * cross-entropy + w * KL.
+TEST(Qat, DistillWeightMixesTheLosses) {
+  const data::LabeledImages train = LabeledRandom(8, 13);
+  auto first_loss = [&](double w) {
+    QatModel m = PrepareQat(Cnn().fp32, Cnn().table, QatOptions{});
+    QatTrainOptions to;
+    to.batch = 8;
+    to.threads = 1;
+    to.distill_weight = w;
+    return TrainQat(m, Cnn().fp32, train, to).final_loss;
+  };
+  const double ce = first_loss(0), kl = first_loss(1), mix = first_loss(0.25);
+  EXPECT_GT(ce, kl);  // random labels vs the teacher's own logits
+  EXPECT_NEAR(mix, 0.75 * ce + 0.25 * kl, 1e-5 * ce);
+  EXPECT_THROW(first_loss(1.5), Error);
+}
+
 TEST(Qat, FakeQuantOpSoftGradientCheck) {
   // Per channel along axis 0, step 1 per channel scale; x = code + fraction in [0.2, 0.8].
   const ir::Graph g = OneFakeQuant("soft", Tensor::FromVector<float>({3}, {1.0f, 0.5f, 2.0f}),

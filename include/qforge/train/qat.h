@@ -5,8 +5,10 @@
 // How (docs/training.md, "Quantization-aware training"):
 //  1. passes::QuantizeStatic(fp32, calibration table) gives the QDQ graph: it runs the inference
 //     pipeline first, so BatchNormalization is folded into the convolution weights before QAT
-//     starts (BN statistics are frozen at the fp32 model's running statistics from step 0), and
-//     it decides which tensors are quantized. Its graph is kept as the export template.
+//     starts, and it decides which tensors are quantized. Its graph is kept as the export
+//     template. BN statistics are frozen from step 0 by default; with bn_freeze_step > 0 a
+//     BatchNormalization is re-inserted after each folded convolution (BnSite) and trains on
+//     batch statistics until that step, when FoldQatBatchNorms folds it back (see BnSite).
 //  2. The training graph is that QDQ graph with every
 //       QuantizeLinear -> DequantizeLinear pair on an activation  -> FakeQuant(x, s, z)
 //           (uint8 asymmetric per tensor at --bits-a; (s, z) from the calibration range);
@@ -27,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qforge/calib/calib_table.h"
@@ -60,6 +63,12 @@ struct QatOptions {
   // ranges from the start). lsq learns its ranges instead and never observes.
   int64_t observer_freeze_step = 0;
   double observer_momentum = 0.01;
+  // BatchNorm statistics: 0 (default) keeps them frozen at the fp32 model's running statistics
+  // from the start (BN folded). N > 0: the folded convolutions get a BatchNormalization again
+  // (BnSite) that normalizes with batch statistics and updates its running statistics during
+  // optimizer steps 0 .. N-1; at step N (or at the end of training, whichever comes first) it
+  // is folded back into the convolution (FoldQatBatchNorms) and the statistics are frozen.
+  int64_t bn_freeze_step = 0;
   // soft: the DSQ temperature schedule (SoftSchedule; the forward is hard from anneal_steps on).
   SoftSchedule soft;
 };
@@ -89,12 +98,34 @@ struct BiasSite {
   std::string qdq_quantized, qdq_scale;  // int32 initializer and its scale in the template
 };
 
+// A BatchNormalization re-inserted after a folded convolution / Gemm for the statistics phase
+// (QatOptions::bn_freeze_step > 0), as in Jacob et al. 2018 / PyTorch's ConvBn QAT modules. The
+// node computes BN(u) with u = Conv(x, FakeQuant(W_f)) + b_f, the folded layer's output.
+// Initial values (from the fp32 BN: gamma, beta, running mean mu, variance var, epsilon eps):
+// running mean m0 = beta and variance v0 = gamma^2 var / (var + eps) — u's statistics — and
+// scale sqrt(v0 + eps), bias m0, so that in evaluation mode BN(u) = u: the model starts as the
+// folded (static PTQ) model. In training mode it normalizes u by the batch statistics, i.e.
+// gamma (conv - mean_B) / std_B + beta of the fp32 layer, with the convolution's weights fake
+// quantized at their folded values. Folding back (per output channel c):
+//   a_c = scale_c / sqrt(var_c + eps); W_f[c] *= a_c; b_f[c] = b_f[c] a_c + bias_c - mean_c a_c;
+//   weight scale s_w[c] *= |a_c| (so round(W_f / s_w) is unchanged by the fold).
+struct BnSite {
+  std::string node;                    // BatchNormalization node in the training graph
+  std::string input;                   // its input: the folded layer's output (renamed)
+  std::string output;                  // its output: the name the folded layer wrote
+  std::string scale, bias, mean, var;  // f32 [C] initializers
+  float epsilon = 1e-5f;
+  std::string weight, weight_scale, layer_bias;  // the folded layer's W_f, s_w and b_f
+  int weight_axis = 0;                           // W_f's output-channel axis
+};
+
 struct QatModel {
   ir::Graph graph;  // the training graph
   ir::Graph qdq;    // the QDQ template (passes::QuantizeStatic's graph)
   QatOptions options;
   std::vector<FakeQuantSite> sites;
   std::vector<BiasSite> biases;
+  std::vector<BnSite> batch_norms;  // re-inserted BNs not yet folded back (bn_freeze_step > 0)
   // Trainable f32 initializers of `graph`: the fp32 weights and biases of quantized nodes, and
   // the scales / zero points the estimator trains (nodes left fp32 keep their weights fixed).
   std::vector<std::string> weights;
@@ -105,6 +136,12 @@ struct QatModel {
 // when nothing was quantized (no calibration range matched the model).
 QatModel PrepareQat(const ir::Graph& fp32, const calib::CalibTable& table,
                     const QatOptions& options);
+
+// Folds every BnSite still in model.graph back into its layer (formula at BnSite), removes the
+// BatchNormalization nodes and clears model.batch_norms; the evaluation-mode function of the
+// graph is unchanged up to float rounding. Throws qforge::Error naming the node if a BN's
+// factor a_c is zero or not finite. No-op without BnSites.
+void FoldQatBatchNorms(QatModel& model);
 
 // Sets the FakeQuant nodes' "estimator" attribute (e.g. to "ste" once soft annealing has ended,
 // the quantizers then being hard).
@@ -139,10 +176,19 @@ struct QatTrainOptions {
   double weight_decay = 0;
   uint64_t seed = 1;
   int threads = 0;
-  // Label-free distillation: the loss is KL(softmax(teacher / T) || softmax(student / T)) * T^2
-  // toward the fp32 model's logits (labels unused); otherwise cross-entropy with the labels.
-  bool distill = false;
+  // Distillation toward the fp32 model's logits: loss = distill_weight * KL(softmax(teacher / T)
+  // || softmax(student / T)) * T^2 + (1 - distill_weight) * cross-entropy with the labels.
+  // 0: labels only; 1: label-free (labels unused); in between: both.
+  double distill_weight = 0;
   double temperature = 1.0;
+  // Checkpoint selection on held-out training images (never the test set): val_images > 0 holds
+  // out that many training images (the last ones of a seed-fixed shuffle; they are not trained
+  // on), evaluates the hard fake-quantized model on them before the first step, every
+  // val_every steps and at the end, and keeps the most accurate state (ties: the later one).
+  // With step 0 among the candidates the result is never below the starting (static PTQ) model
+  // on the held-out images.
+  int64_t val_images = 0;
+  int64_t val_every = 50;
   // Called every `progress_every` steps and at the end of each epoch (may be empty).
   int64_t progress_every = 50;
   std::function<void(const struct QatProgress&)> progress;
@@ -159,14 +205,22 @@ struct QatProgress {
 
 struct QatTrainResult {
   int64_t steps = 0;
+  // Checkpoint selection (val_images > 0): the step whose state was kept (0: the start) and
+  // its / the start's accuracy on the held-out images; -1 without selection.
+  int64_t selected_step = -1;
+  double val_accuracy = -1, val_accuracy_start = -1;
+  std::vector<std::pair<int64_t, double>> val_history;  // (step, held-out accuracy)
   double seconds = 0;
   double final_loss = 0;
 };
 
 // Trains model.graph in place on `train` (images f32 [N, 1, 28, 28] in [0, 1], labels) with the
 // autograd engine: weights, biases and (lsq) quantizer parameters by AdamW or SGD, the soft
-// schedule's anneal_steps counted in optimizer steps. `teacher` is the fp32 model (used with
-// distill). Deterministic for a seed and thread count (shuffle: Fisher-Yates on mt19937_64).
+// schedule's anneal_steps counted in optimizer steps. BnSites are folded at
+// model.options.bn_freeze_step (the optimizer state of the folded weights is kept as it is:
+// the fold changes them by the factor a_c, which stays near 1) and at the end at the latest.
+// `teacher` is the fp32 model (used with distill). Deterministic for a seed and thread count
+// (shuffle: Fisher-Yates on mt19937_64).
 QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::LabeledImages& train,
                         const QatTrainOptions& options);
 
