@@ -400,20 +400,24 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
   const auto pad_code = static_cast<uint8_t>(za);
   const bool gather = UseGather(w, x.is_signed);
   const int64_t taps = s.kernel_h * s.kernel_w;
-  // Pixel blocks whose im2col rows stay in L2 (~128 KiB), a multiple of the VNNI tile's 12
-  // rows, split evenly within an image (49 pixels are 36 + 13, not 48 + 1).
-  int64_t rows = std::min<int64_t>(P, std::max<int64_t>(48, (int64_t{128} << 10) / Kp / 48 * 48));
-  const int64_t per_image = (P + rows - 1) / rows;
-  rows = std::min<int64_t>(P, ((P + per_image - 1) / per_image + 11) / 12 * 12);
-  const int64_t blocks = s.batch * per_image;
+  // Pixel blocks: im2col rows in L2 (~128 KiB), or tap pointers (~64 KiB; the input is read in
+  // place, so blocks can be much larger and the GEMM sees long runs of full tiles); at least one
+  // block per thread; split evenly within an image (196 pixels are 4 x 49, not 4 x 48 + 4).
   int t = omp_in_parallel() ? 1 : ResolveThreads(threads);
   constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
   t = static_cast<int>(std::min<int64_t>(
-      {t, blocks, std::max<int64_t>(1, s.batch * P * M * K / s.group / kMinMacsPerThread)}));
+      {t, s.batch * P, std::max<int64_t>(1, s.batch * P * M * K / s.group / kMinMacsPerThread)}));
+  const int64_t max_rows = std::max<int64_t>(48, gather ? (int64_t{64} << 10) / (taps * 8) / 48 * 48
+                                                        : (int64_t{128} << 10) / Kp / 48 * 48);
+  int64_t per_image = (P + max_rows - 1) / max_rows;
+  if (s.batch < t) per_image = std::max(per_image, (t + s.batch - 1) / s.batch);
+  const int64_t rows = (P + per_image - 1) / per_image;
+  per_image = (P + rows - 1) / rows;
+  const int64_t blocks = s.batch * per_image;
+  t = static_cast<int>(std::min<int64_t>(t, blocks));
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t n = blk / per_image, p0 = (blk % per_image) * rows, p1 = std::min(P, p0 + rows);
-    if (p0 >= p1) continue;
     const uint8_t* img = xb + n * s.in_h * s.in_w * C;
     for (int64_t g = 0; g < s.group; ++g) {
       uint8_t* yg = yb + ((n * P + p0) * M + g * mg) * esize;
