@@ -24,11 +24,15 @@ QFORGE=${QFORGE:-build/src/cli/qforge}
 OUT=${OUT:-/tmp/qat_runs}
 THREADS=${THREADS:-1}
 
-# NAME  MODEL  ESTIMATOR  BITS_W  DISTILL(0/1)  EPOCHS  IMAGES_PER_EPOCH  LR  OPTIMIZER
+# NAME  MODEL  ESTIMATOR  BITS_W  DISTILL  EPOCHS  IMAGES_PER_EPOCH  LR  OPTIMIZER  [EXTRA FLAGS]
+# DISTILL is --distill-weight: 0 labels only, 1 label-free distillation (--distill), between: the
+# mix W * KL + (1 - W) * cross-entropy. EXTRA FLAGS go to qforge qat as they are (e.g.
+# --val-images N: held-out checkpoint selection; --freeze-bn-step N).
 # Every run: batch 64, 1000 minmax calibration images (seed 1), activations 8 bit, AdamW with
 # cosine decay (sgd: momentum 0.9), no weight decay, observers frozen at the calibrated ranges; the images of an
-# epoch are the first IMAGES_PER_EPOCH of a fresh shuffle of all 60 000 training images (a
-# subset, because CPU time was scarce; accuracy is always on all 10 000 test images).
+# epoch are the first IMAGES_PER_EPOCH of a fresh shuffle of all 60 000 training images (60000:
+# the full epoch; the smaller subsets because CPU time was scarce; accuracy is always on all
+# 10 000 test images).
 # Learning rates: W8 3e-5 (about 1% of the rate the fp32 models were trained with, 3e-3 / 4e-3:
 # a short fine-tune that stays near the calibrated starting point); W4 3e-4 (more to recover).
 # Runs are listed in the order they matter (a partial table is still useful).
@@ -44,6 +48,11 @@ cnn_w4_ste_distill   models/fmnist_cnn.onnx          ste  4 1 1 12800 3e-4  adam
 cnn_w8_lsq           models/fmnist_cnn.onnx          lsq  8 0 1 12800 3e-5  adamw
 cnn_w8_soft          models/fmnist_cnn.onnx          soft 8 0 1 12800 3e-5  adamw
 cnn_w8_ste_sgd       models/fmnist_cnn.onnx          ste  8 0 1 12800 1e-3  sgd
+cnn_w8_ste_full      models/fmnist_cnn.onnx          ste  8 0 1 60000 3e-5  adamw
+cnn_w8_lsq_full      models/fmnist_cnn.onnx          lsq  8 0 1 60000 3e-5  adamw
+cnn_w8_soft_full     models/fmnist_cnn.onnx          soft 8 0 1 60000 3e-5  adamw
+cnn_w8_lsq_mix_val   models/fmnist_cnn.onnx          lsq  8 0.5 1 12800 3e-5 adamw --val-images 5000
+cnn_w8_soft_mix_val  models/fmnist_cnn.onnx          soft 8 0.5 1 12800 3e-5 adamw --val-images 5000
 mbv2_w8_ste          models/fmnist_mobilenetv2.onnx  ste  8 0 1 3200  3e-5  adamw
 mbv2_w8_ste_distill  models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  3e-5  adamw
 mbv2_w4_ste          models/fmnist_mobilenetv2.onnx  ste  4 0 1 3200  3e-4  adamw
@@ -60,11 +69,18 @@ run_one() {
   local line
   line=$(config_line "$1")
   [[ -n "$line" ]] || { echo "qat_results.sh: unknown configuration '$1'" >&2; exit 2; }
-  read -r name model est bits distill epochs limit lr opt <<<"$line"
+  local name model est bits distill epochs limit lr opt extra
+  read -r name model est bits distill epochs limit lr opt extra <<<"$line"
   local cmd=("$QFORGE" qat "$model" --data fashion-mnist --epochs "$epochs" --limit "$limit"
     --estimator "$est" --bits-w "$bits" --bits-a 8 --optimizer "$opt" --lr "$lr" --threads "$THREADS"
     -o "$OUT/$name.qf" --json "$OUT/$name.json")
-  [[ "$distill" == 1 ]] && cmd+=(--distill)
+  if [[ "$distill" == 1 ]]; then
+    cmd+=(--distill)
+  elif [[ "$distill" != 0 ]]; then
+    cmd+=(--distill-weight "$distill")
+  fi
+  # shellcheck disable=SC2206  # EXTRA FLAGS are words
+  [[ -n "$extra" ]] && cmd+=($extra)
   echo "${cmd[*]}" >"$OUT/$name.cmd"
   echo "== $name: ${cmd[*]}" >&2
   "${cmd[@]}" >"$OUT/$name.log" 2>&1 || { echo "qat_results.sh: $name failed, see $OUT/$name.log" >&2; return 1; }
@@ -79,9 +95,9 @@ table() {
   [[ ${#files[@]} -gt 0 ]] || { echo "qat_results.sh: no runs in $OUT" >&2; exit 1; }
   jq -s '.' "${files[@]}" >"$OUT/results.json"
   {
-    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | threads | train s | total s | fp32 % | static PTQ W8A8 % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
-    echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    jq -r '.[] | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if .distill then "distill (no labels)" else "labels" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
+    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | selection | threads | train s | total s | fp32 % | static PTQ W8A8 % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
+    echo "|---|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r '.[] | (.distill_weight // (if .distill then 1 else 0 end)) as $w | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if $w == 1 then "distill (no labels)" elif $w > 0 then "labels + distill \($w)" else "labels" end)\(if (.freeze_bn // 0) > 0 then ", BN stats until step \(.freeze_bn)" else "" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(if (.val_images // 0) > 0 then "held-out \(.val_images): step \(.selected_step)" else "last step" end) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
       "$OUT/results.json"
   } >"$OUT/results.md"
   cat "$OUT/results.md"

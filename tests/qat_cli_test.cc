@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -145,6 +146,39 @@ TEST_F(QatCli, JsonSummaryAndUntrainedEqualsPtq) {
   EXPECT_EQ(k["momentum"].get<double>(), 0.9);
 }
 
+// --freeze-bn-step, --val-images (held-out selection) and --distill-weight end to end, in the
+// JSON summary; the model still runs on the integer runtime.
+TEST_F(QatCli, BatchNormPhaseHeldOutSelectionAndLossMix) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  std::vector<std::string> args = Small(Tmp("v.qf"), "ste");
+  args.insert(args.end(), {"--freeze-bn-step", "1", "--val-images", "100", "--val-every", "1",
+                           "--distill-weight", "0.5", "--threads", "1", "--json", Tmp("v.json"),
+                           "--freeze-observers-step", "1"});
+  Result r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("2 BatchNorms on batch statistics until step 1"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("held-out 100 training images"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("ste +distill 0.5"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(ReadAll(Tmp("v.json")));
+  EXPECT_EQ(j["freeze_bn"], 1);
+  EXPECT_EQ(j["freeze_observers"], 1);
+  EXPECT_EQ(j["distill_weight"].get<double>(), 0.5);
+  EXPECT_EQ(j["distill"], false);
+  EXPECT_EQ(j["val_images"], 100);
+  EXPECT_EQ(j["steps"], 2);
+  ASSERT_EQ(j["val_history"].size(), 3u);  // start, step 1, step 2
+  const int64_t sel = j["selected_step"].get<int64_t>();
+  EXPECT_GE(sel, 0);
+  EXPECT_LE(sel, 2);
+  double best = 0;
+  for (const auto& h : j["val_history"]) best = std::max(best, h[1].get<double>());
+  EXPECT_EQ(j["val_selected"].get<double>(), best);
+  EXPECT_GE(j["agreement"].get<double>(), 99.0);
+  Result e = Run({"eval", Tmp("v.qf"), "--data", "fashion-mnist", "--limit", "200"});
+  EXPECT_EQ(e.code, 0) << e.err;
+}
+
 TEST_F(QatCli, CleanErrors) {
   auto expect_error = [&](std::vector<std::string> args, const std::string& needle,
                           const std::string& out) {
@@ -162,6 +196,12 @@ TEST_F(QatCli, CleanErrors) {
   std::vector<std::string> opt = Small(Tmp("d.qf"), "ste");
   opt.insert(opt.end(), {"--optimizer", "adam"});
   expect_error(opt, "unknown optimizer 'adam'", Tmp("d.qf"));
+  std::vector<std::string> mix = Small(Tmp("e.qf"), "ste");
+  mix.insert(mix.end(), {"--distill", "--distill-weight", "0.5"});
+  expect_error(mix, "--distill is --distill-weight 1", Tmp("e.qf"));
+  std::vector<std::string> val = Small(Tmp("f.qf"), "ste");
+  val.insert(val.end(), {"--val-images", "60000"});
+  expect_error(val, "--val-images must be fewer than", Tmp("f.qf"));
 }
 
 }  // namespace
