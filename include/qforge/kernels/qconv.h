@@ -6,8 +6,9 @@
 //   bias[m] with ih = oh*stride_h - pad_top + i*dil_h (same for w), g = m / (M/group).
 // Padding positions hold the input zero point (real 0), so they add nothing (ONNX ConvInteger /
 // QLinearConv). The output stage is QGemmOutput's, indexed by output channel m.
-// The fast path is im2col (rows of C/group*kH*kW codes, padding = zx) + QGemm per group, so the
-// range and no-clipping arguments are QGemm's (C/group*kH*kW <= kMaxQGemmK).
+// The fast path is im2col (rows of C/group*kH*kW codes, padding = zx; or, with the VNNI kernel,
+// pointers to those codes: QGemmGather) + QGemm per group, so the range and no-clipping
+// arguments are QGemm's (C/group*kH*kW <= kMaxQGemmK).
 #pragma once
 
 #include <cstdint>
@@ -73,7 +74,9 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
 // y [batch, out_h, out_w, M], the same weights and output stage, bit-identical values (the
 // integer sums are the same; only the memory order differs). No transposes: a pointwise
 // convolution (1x1, stride 1, no padding, C/group a multiple of 4) is one QGemm on the input
-// rows; otherwise im2col rows are copied straight from the input pixels (padding = zx).
+// rows; with the VNNI kernel, uint8 input and C/group a multiple of 4, QGemmGather reads every
+// kernel tap in place through pointers (a padding tap points at a row of zx codes); otherwise
+// im2col rows are copied straight from the input pixels (padding = zx).
 void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
                int threads = 0);
 
