@@ -123,6 +123,12 @@ void Transpose32(const uint32_t* src, int64_t lds, int64_t rows, int64_t cols, u
 
 // dst[i] = src[i] ^ flip (flip = 0x80 turns int8 codes into uint8 = x + 128).
 inline void CopyFlip(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
+  // Short runs (the taps of a stem convolution over 1-4 channels: a few bytes each) are copied
+  // inline: a library call per run costs more than the bytes.
+  if (n <= 16) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] ^ flip;
+    return;
+  }
   if (flip == 0) {
     std::memcpy(dst, src, n);
     return;
@@ -156,7 +162,7 @@ void Im2colRows(const QConvShape& s, const uint8_t* img, int64_t pix_stride, uin
         if (row_inside && iw >= 0 && iw < s.in_w) {
           CopyFlip(row, img + (ih * s.in_w + iw) * pix_stride, cg, flip);
         } else {
-          std::memset(row, pad_code, cg);
+          for (int64_t c = 0; c < cg; ++c) row[c] = pad_code;
         }
       }
     }
