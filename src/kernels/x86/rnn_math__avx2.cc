@@ -4,37 +4,15 @@
 #include <immintrin.h>
 
 #include "kernels/x86/vecmath_avx2.h"
+#include "kernels/x86/vecmath_avx2_inl.h"
 
 namespace qforge::kernels::detail {
 
 namespace {
 
-// exp(x), Cephes-style: x = k ln2 + r (ln2 split in two for an exact k ln2), degree-6 polynomial
-// in r, times 2^k built in the exponent bits. x clamped to [-88.3, 88.3] (finite results; below
-// -87.3 the true value is subnormal and this returns 0 or a tiny normal number).
-inline __m256 Exp(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3f)), _mm256_set1_ps(88.3f));
-  const __m256 k = _mm256_floor_ps(
-      _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  const __m256 r2 = _mm256_mul_ps(r, r);
-  p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // 2^k; k >= -127 here, and k = -127 gives exponent bits 0 (the value 0).
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 inline __m256 Sigmoid(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, Exp(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+  return _mm256_div_ps(one, _mm256_add_ps(one, Exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
 // tanh(x) = x P(x^2) / Q(x^2) on x clamped to +-7.90531 (where the float result is +-1); the
@@ -59,22 +37,6 @@ inline __m256 Tanh(__m256 x) {
   const __m256 tiny = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x),
                                     _mm256_set1_ps(0.0004f), _CMP_LT_OQ);
   return _mm256_blendv_ps(_mm256_div_ps(p, q), x, tiny);
-}
-
-// Lanes [0, n) of a mask (n < 8).
-inline __m256i Mask(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-template <typename F>
-void Map(const float* x, float* y, int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
-  if (i < n) {
-    const __m256i m = Mask(n - i);
-    _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
-  }
 }
 
 }  // namespace
@@ -103,7 +65,7 @@ void LstmCellF32__avx2(int64_t n, const float* g, float* c, float* h) {
   };
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) step(j, __m256i{}, false);
-  if (j < n) step(j, Mask(n - j), true);
+  if (j < n) step(j, TailMask(n - j), true);
 }
 
 void GruOutputF32__avx2(int64_t n, const float* z, const float* pre_h, float* h) {
@@ -121,7 +83,7 @@ void GruOutputF32__avx2(int64_t n, const float* z, const float* pre_h, float* h)
   };
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) step(j, __m256i{}, false);
-  if (j < n) step(j, Mask(n - j), true);
+  if (j < n) step(j, TailMask(n - j), true);
 }
 
 }  // namespace qforge::kernels::detail
