@@ -3,9 +3,9 @@
 // std::exp / std::tanh, the formulas as written) and an AVX2 path within the stated tolerance.
 //
 // Accuracy of the AVX2 path (dense sweeps in rnn_math_test.cc):
-// - Sigmoid: 1 / (1 + exp(-x)) with the element-wise kernels' exp (x86/vecmath_avx2_inl.h; relative
-// error <= 3e-7 on [-87, 88],
-//   NaN in -> NaN out); absolute error vs the double-precision value <= 2e-7.
+// - Sigmoid: 1 / (1 + exp(-x)) with the element-wise kernels' exp (x86/vecmath_avx2_inl.h:
+//   relative error <= 3e-7 on [-87, 88], NaN in -> NaN out); absolute error vs the
+//   double-precision value <= 2e-7.
 // - Tanh: the rational approximation x P(x^2) / Q(x^2) on x clamped to +-7.905 (Eigen's, as
 //   ONNX Runtime's MLAS uses); absolute error <= 4e-7. NaN inputs give unspecified values.
 #pragma once
