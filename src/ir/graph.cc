@@ -229,6 +229,30 @@ void RemoveUnusedValues(Graph& g) {
     it = used.count(it->first) ? std::next(it) : g.value_info.erase(it);
 }
 
+ValueNamer::ValueNamer(const Graph& g) {
+  for (const auto& i : g.inputs) taken_.insert(i.name);
+  for (const auto& [k, t] : g.initializers) taken_.insert(k);
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) taken_.insert(o);
+}
+
+std::string ValueNamer::Fresh(const std::string& base) {
+  std::string name = base;
+  for (int i = 1; taken_.count(name); ++i) name = base + "_" + std::to_string(i);
+  taken_.insert(name);
+  return name;
+}
+
+Node MakeNode(const std::string& op_type, const std::string& name, std::vector<std::string> inputs,
+              std::vector<std::string> outputs) {
+  Node n;
+  n.op_type = op_type;
+  n.name = name;
+  n.inputs = std::move(inputs);
+  n.outputs = std::move(outputs);
+  return n;
+}
+
 std::string UniqueValueName(const Graph& g, const std::string& base) {
   std::unordered_set<std::string> names;
   for (const auto& i : g.inputs) names.insert(i.name);

@@ -54,6 +54,23 @@ TEST(Node, OptionalInputs) {
   EXPECT_FALSE(n.has_input(9));
 }
 
+TEST(Graph, ValueNamerAvoidsGraphNamesAndItsOwn) {
+  Graph g;
+  g.inputs.push_back({"x", DType::kF32, false, {}});
+  g.initializers["w"] = Tensor(DType::kF32, {1});
+  g.initializers["w_1"] = Tensor(DType::kF32, {1});
+  g.nodes.push_back(ir::MakeNode("Relu", "relu", {"x"}, {"y"}));
+  EXPECT_EQ(g.nodes[0].op_type, "Relu");
+  EXPECT_EQ(g.nodes[0].inputs, std::vector<std::string>{"x"});
+  ValueNamer names(g);
+  EXPECT_EQ(names.Fresh("x"), "x_1");
+  EXPECT_EQ(names.Fresh("w"), "w_2");
+  EXPECT_EQ(names.Fresh("y"), "y_1");
+  EXPECT_EQ(names.Fresh("z"), "z");
+  EXPECT_EQ(names.Fresh("z"), "z_1");  // names it gave out are taken
+  EXPECT_EQ(names.Fresh("z"), "z_2");
+}
+
 TEST(Graph, VerifyAcceptsValidGraph) {
   Graph g = SmallGraph();
   EXPECT_TRUE(Verify(g).empty());

@@ -47,7 +47,7 @@ constexpr int64_t kMaxK = int64_t{1} << 15;
 class DynamicQuantizer {
  public:
   DynamicQuantizer(ir::Graph& g, const DynamicQuantizeOptions& opt, QuantizeResult& res)
-      : g_(g), opt_(opt), res_(res), ops_(opt.ops.begin(), opt.ops.end()) {}
+      : g_(g), opt_(opt), res_(res), ops_(opt.ops.begin(), opt.ops.end()), names_(g) {}
 
   void Run() {
     const std::set<std::string> exclude(opt_.exclude.begin(), opt_.exclude.end());
@@ -186,26 +186,11 @@ class DynamicQuantizer {
   }
 
   // A value name used neither in the graph nor by a node created but not yet inserted.
-  std::string Unique(const std::string& base) {
-    std::string name = ir::UniqueValueName(g_, base);
-    for (int k = 1; reserved_.count(name); ++k)
-      name = ir::UniqueValueName(g_, base + "_" + std::to_string(k));
-    reserved_.insert(name);
-    return name;
-  }
+  std::string Unique(const std::string& base) { return names_.Fresh(base); }
   std::string AddInit(const std::string& base, Tensor t) {
     const std::string name = Unique(base);
     g_.initializers[name] = std::move(t);
     return name;
-  }
-  static ir::Node MakeNode(const std::string& op, const std::string& name,
-                           std::vector<std::string> in, std::vector<std::string> out) {
-    ir::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = std::move(out);
-    return n;
   }
 
   struct Dql {
@@ -217,7 +202,7 @@ class DynamicQuantizer {
     if (it != dql_.end()) return it->second;
     Dql d{Unique(x + "_quantized"), Unique(x + "_scale"), Unique(x + "_zero_point")};
     out->push_back(
-        MakeNode("DynamicQuantizeLinear", x + "_DynamicQuantizeLinear", {x}, {d.q, d.s, d.z}));
+        ir::MakeNode("DynamicQuantizeLinear", x + "_DynamicQuantizeLinear", {x}, {d.q, d.s, d.z}));
     return dql_.emplace(x, d).first->second;
   }
 
@@ -272,14 +257,14 @@ class DynamicQuantizer {
                   const std::string& ws, const std::string& bias, std::vector<ir::Node>* out) {
     const std::string& y = n.outputs[0];
     const std::string accf = Unique(y + "_int32_float");
-    ir::Node cast = MakeNode("Cast", n.name + "/Cast", {acc}, {accf});
+    ir::Node cast = ir::MakeNode("Cast", n.name + "/Cast", {acc}, {accf});
     cast.attrs["to"] = int64_t{static_cast<int64_t>(DType::kF32)};
     out->push_back(cast);
     const std::string scale = Unique(y + "_scale_product");
-    out->push_back(MakeNode("Mul", n.name + "/ScaleProduct", {xs, ws}, {scale}));
+    out->push_back(ir::MakeNode("Mul", n.name + "/ScaleProduct", {xs, ws}, {scale}));
     const std::string mul_out = bias.empty() ? y : Unique(y + "_without_bias");
-    out->push_back(MakeNode("Mul", n.name + "/Dequantize", {accf, scale}, {mul_out}));
-    if (!bias.empty()) out->push_back(MakeNode("Add", n.name + "/Bias", {mul_out, bias}, {y}));
+    out->push_back(ir::MakeNode("Mul", n.name + "/Dequantize", {accf, scale}, {mul_out}));
+    if (!bias.empty()) out->push_back(ir::MakeNode("Add", n.name + "/Bias", {mul_out, bias}, {y}));
   }
 
   void RewriteLinear(const ir::Node& n, const Plan& p, std::vector<ir::Node>* out) {
@@ -308,18 +293,18 @@ class DynamicQuantizer {
       if (own_bias) in.push_back(b->rank() == 1 ? bias : AddInit(bias + "_row", b->Reshaped({N})));
       const std::string y =
           bias.empty() || own_bias ? n.outputs[0] : Unique(n.outputs[0] + "_without_bias");
-      ir::Node d = MakeNode("DynamicQLinear", n.name, in, {y});
+      ir::Node d = ir::MakeNode("DynamicQLinear", n.name, in, {y});
       d.domain = "qforge";
       d.attrs["per_row"] = int64_t{1};
       out->push_back(d);
       if (!bias.empty() && !own_bias)
-        out->push_back(MakeNode("Add", n.name + "/Bias", {y, bias}, {n.outputs[0]}));
+        out->push_back(ir::MakeNode("Add", n.name + "/Bias", {y, bias}, {n.outputs[0]}));
       g_.opset_imports["qforge"] = 1;
       return;
     }
     const Dql& d = Quantized(x, out);
     const std::string acc = Unique(n.outputs[0] + "_int32");
-    out->push_back(MakeNode("MatMulInteger", n.name, {d.q, wq, d.z}, {acc}));
+    out->push_back(ir::MakeNode("MatMulInteger", n.name, {d.q, wq, d.z}, {acc}));
     Dequantize(n, acc, d.s, ws, bias, out);
   }
 
@@ -327,7 +312,7 @@ class DynamicQuantizer {
     const Dql a = Quantized(n.inputs[0], out);
     const Dql b = Quantized(n.inputs[1], out);
     const std::string acc = Unique(n.outputs[0] + "_int32");
-    out->push_back(MakeNode("MatMulInteger", n.name, {a.q, b.q, a.z, b.z}, {acc}));
+    out->push_back(ir::MakeNode("MatMulInteger", n.name, {a.q, b.q, a.z, b.z}, {acc}));
     Dequantize(n, acc, a.s, b.s, "", out);
   }
 
@@ -352,7 +337,7 @@ class DynamicQuantizer {
       bias = AddInit(n.inputs[2] + "_channels", ConstF32(n.inputs[2])->Reshaped(cshape));
     const Dql& d = Quantized(n.inputs[0], out);
     const std::string acc = Unique(n.outputs[0] + "_int32");
-    ir::Node c = MakeNode("ConvInteger", n.name, {d.q, wq, d.z, wz}, {acc});
+    ir::Node c = ir::MakeNode("ConvInteger", n.name, {d.q, wq, d.z, wz}, {acc});
     c.attrs = n.attrs;  // auto_pad, dilations, group, kernel_shape, pads, strides: as Conv
     out->push_back(c);
     Dequantize(n, acc, d.s, ws, bias, out);
@@ -386,7 +371,7 @@ class DynamicQuantizer {
       in[si + 1] = AddInit(wname + "_zero_point", Tensor(DType::kI8, {D, N}));
     }
     ir::Node q =
-        MakeNode(lstm ? "DynamicQuantizeLSTM" : "DynamicQuantizeGRU", n.name, in, n.outputs);
+        ir::MakeNode(lstm ? "DynamicQuantizeLSTM" : "DynamicQuantizeGRU", n.name, in, n.outputs);
     q.attrs = n.attrs;
     const bool ort = lstm && !opt_.per_row && n.attr_int("layout", 0) == 0;
     if (ort) {
@@ -448,7 +433,7 @@ class DynamicQuantizer {
   std::set<std::string> ops_;
   std::vector<Plan> plans_;
   std::map<std::string, Dql> dql_;
-  std::set<std::string> reserved_;
+  ir::ValueNamer names_;
   std::vector<std::string> gru_notes_;
 };
 

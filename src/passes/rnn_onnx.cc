@@ -12,7 +12,10 @@ namespace {
 
 class GruLowering {
  public:
-  GruLowering(ir::Graph& g, const ir::Node& n) : g_(g), n_(n) {}
+  // names: shared by every GRU lowered in one graph (their new values are not in g until the
+  // end).
+  GruLowering(ir::Graph& g, const ir::Node& n, ir::ValueNamer& names)
+      : g_(g), n_(n), names_(names) {}
 
   // Appends the replacement nodes of n_ to *out; throws Error when n_ has no standard form.
   void Run(std::vector<ir::Node>* out) {
@@ -91,8 +94,8 @@ class GruLowering {
       std::string x[3];
       for (int gate = 0; gate < 3; ++gate) {
         x[gate] = Name(st + "_x_" + gate_names[gate]);
-        ir::Node gather =
-            MakeNode("Gather", st + "/Gather_" + gate_names[gate], {xg[gate], index}, {x[gate]});
+        ir::Node gather = ir::MakeNode("Gather", st + "/Gather_" + gate_names[gate],
+                                       {xg[gate], index}, {x[gate]});
         gather.attrs["axis"] = int64_t{0};
         out_->push_back(gather);
       }
@@ -165,13 +168,13 @@ class GruLowering {
         parts.push_back(Name("t" + std::to_string(t) + "_y"));
         Add("Reshape", "t" + std::to_string(t) + "/Y", {states[t], shape4}, {parts.back()});
       }
-      ir::Node cat = MakeNode("Concat", base + "/Y", parts, {n_.outputs[0]});
+      ir::Node cat = ir::MakeNode("Concat", base + "/Y", parts, {n_.outputs[0]});
       cat.attrs["axis"] = int64_t{0};
       out_->push_back(cat);
     }
     if (n_.outputs.size() > 1 && !n_.outputs[1].empty()) {
       const std::string shape3 = Init("y_h_shape", Tensor::FromVector<int64_t>({3}, {1, -1, H}));
-      out_->push_back(MakeNode("Reshape", base + "/Y_h", {h, shape3}, {n_.outputs[1]}));
+      out_->push_back(ir::MakeNode("Reshape", base + "/Y_h", {h, shape3}, {n_.outputs[1]}));
     }
   }
 
@@ -215,30 +218,17 @@ class GruLowering {
 
   std::string Name(const std::string& suffix) {
     const std::string base = (n_.name.empty() ? "gru" : n_.name) + "_" + suffix;
-    std::string name = ir::UniqueValueName(g_, base);
-    for (int k = 1; reserved_.count(name); ++k)
-      name = ir::UniqueValueName(g_, base + "_" + std::to_string(k));
-    reserved_.insert(name);
-    return name;
+    return names_.Fresh(base);
   }
   std::string Init(const std::string& suffix, Tensor t) {
     const std::string name = Name(suffix);
     g_.initializers[name] = std::move(t);
     return name;
   }
-  static ir::Node MakeNode(const std::string& op, const std::string& name,
-                           std::vector<std::string> in, std::vector<std::string> out) {
-    ir::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = std::move(out);
-    return n;
-  }
   void Add(const std::string& op, const std::string& name, std::vector<std::string> in,
            std::vector<std::string> out) {
-    out_->push_back(MakeNode(op, (n_.name.empty() ? "gru" : n_.name) + "/" + name, std::move(in),
-                             std::move(out)));
+    out_->push_back(ir::MakeNode(op, (n_.name.empty() ? "gru" : n_.name) + "/" + name,
+                                 std::move(in), std::move(out)));
   }
   // MatMulInteger(aq, w, az) -> int32.
   std::string Product(const std::string& what, const std::string& aq, const std::string& w,
@@ -251,8 +241,8 @@ class GruLowering {
   std::string Dequantize(const std::string& what, const std::string& acc, const std::string& as,
                          const std::string& ws, const std::string& bias) {
     const std::string accf = Name(what + "_int32_float");
-    ir::Node cast =
-        MakeNode("Cast", (n_.name.empty() ? "gru" : n_.name) + "/" + what + "/Cast", {acc}, {accf});
+    ir::Node cast = ir::MakeNode("Cast", (n_.name.empty() ? "gru" : n_.name) + "/" + what + "/Cast",
+                                 {acc}, {accf});
     cast.attrs["to"] = int64_t{static_cast<int64_t>(DType::kF32)};
     out_->push_back(cast);
     const std::string scale = Name(what + "_scale_product");
@@ -268,7 +258,7 @@ class GruLowering {
   ir::Graph& g_;
   const ir::Node& n_;
   std::vector<ir::Node>* out_ = nullptr;
-  std::set<std::string> reserved_;
+  ir::ValueNamer& names_;
   int64_t T_ = 0;
 };
 
@@ -278,13 +268,14 @@ std::vector<std::string> LowerDynamicQuantizeGru(ir::Graph& g) {
   std::vector<std::string> notes;
   std::vector<ir::Node> nodes;
   bool changed = false;
+  ir::ValueNamer names(g);
   for (const ir::Node& n : g.nodes) {
     if (n.domain != "qforge" || n.op_type != "DynamicQuantizeGRU") {
       nodes.push_back(n);
       continue;
     }
     const size_t before = nodes.size();
-    GruLowering(g, n).Run(&nodes);
+    GruLowering(g, n, names).Run(&nodes);
     notes.push_back("GRU '" + n.name + "' (qforge::DynamicQuantizeGRU) written as " +
                     std::to_string(nodes.size() - before) +
                     " standard ONNX nodes (DynamicQuantizeLinear + MatMulInteger per time step, "

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -118,6 +119,23 @@ void ReplaceAllUses(Graph& g, const std::string& from, const std::string& to);
 void RemoveUnusedValues(Graph& g);
 // A value name not yet used in g, built from `base` ("w_folded", "w_folded_1", ...).
 std::string UniqueValueName(const Graph& g, const std::string& base);
+
+// Fresh value names for a pass that creates many values before its nodes enter the graph: every
+// name is unused in g as it was at construction (inputs, initializers, node outputs) and not
+// given out before. g's names are collected once, not per name.
+class ValueNamer {
+ public:
+  explicit ValueNamer(const Graph& g);
+  // base, else base_1, base_2, ...: the first one free; it is taken from then on.
+  std::string Fresh(const std::string& base);
+
+ private:
+  std::set<std::string> taken_;
+};
+
+// A node with no attributes, in the default domain.
+Node MakeNode(const std::string& op_type, const std::string& name, std::vector<std::string> inputs,
+              std::vector<std::string> outputs);
 
 // A stable text form for debugging and golden tests.
 std::string ToText(const Graph& g);
