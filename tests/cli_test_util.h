@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -84,5 +85,33 @@ inline double EvalTop1(const std::string& model, const fs::path& scratch_dir, in
   EXPECT_EQ(r.code, 0) << r.err;
   return r.code == 0 ? 100.0 * nlohmann::json::parse(r.out)["top1"].get<double>() : -1;
 }
+
+// A test fixture with its own scratch directory (under the system temp dir, named by `prefix`,
+// the process id and the test), made empty before each test and removed after it; Run() runs
+// qforge with its stdout / stderr files there.
+class ScratchDirTest : public ::testing::Test {
+ protected:
+  explicit ScratchDirTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           (prefix_ + "_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Tmp(const std::string& name) const { return (dir_ / name).string(); }
+  // models/NAME.onnx in the repository.
+  static std::string Model(const std::string& name) {
+    return (Root() / "models" / (name + ".onnx")).string();
+  }
+  Result Run(const std::vector<std::string>& args) const { return RunQforge(args, dir_); }
+
+  fs::path dir_;
+
+ private:
+  std::string prefix_;
+};
 
 }  // namespace qforge::cli_test

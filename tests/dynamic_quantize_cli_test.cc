@@ -34,23 +34,9 @@ using cli_test::RunQforge;
 // fashion-mnist`, models/README.md); tests/models_test.cc checks the fp32 models themselves.
 constexpr double kFp32Mlp = 89.45, kFp32Vit = 87.73;
 
-class DynamicCli : public ::testing::Test {
+class DynamicCli : public cli_test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qf_dynamic_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Tmp(const std::string& name) const { return (dir_ / name).string(); }
-  static std::string Model(const std::string& name) {
-    return (Root() / "models" / (name + ".onnx")).string();
-  }
-
-  Result Run(const std::vector<std::string>& args) const { return RunQforge(args, dir_); }
+  DynamicCli() : ScratchDirTest("qf_dynamic_cli") {}
 
   // Top-1 % from `qforge eval --json` on the whole Fashion-MNIST test set.
   double Top1(const std::string& model) const { return cli_test::EvalTop1(model, dir_); }
@@ -64,8 +50,6 @@ class DynamicCli : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
   }
-
-  fs::path dir_;
 };
 
 TEST_F(DynamicCli, MlpReportAndAccuracy) {

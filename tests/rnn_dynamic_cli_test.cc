@@ -31,22 +31,9 @@ using cli_test::Result;
 using cli_test::Root;
 using cli_test::RunQforge;
 
-class RnnDynamicCli : public ::testing::Test {
+class RnnDynamicCli : public cli_test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qf_rnn_dynamic_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Tmp(const std::string& name) const { return (dir_ / name).string(); }
-  static std::string Model(const std::string& name) {
-    return (Root() / "models" / (name + ".onnx")).string();
-  }
-  Result Run(const std::vector<std::string>& args) const { return RunQforge(args, dir_); }
+  RnnDynamicCli() : ScratchDirTest("qf_rnn_dynamic") {}
 
   bool Quantize(const std::string& model, const std::string& out) const {
     const Result r = Run({"quantize", Model(model), "--method", "dynamic", "-o", out});
@@ -79,8 +66,6 @@ class RnnDynamicCli : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? 100.0 * nlohmann::json::parse(r.out)["top1"].get<double>() : -1;
   }
-
-  fs::path dir_;
 };
 
 bool HaveOrt() {

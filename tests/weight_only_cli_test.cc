@@ -31,23 +31,9 @@ using cli_test::Result;
 using cli_test::Root;
 using cli_test::RunQforge;
 
-class WeightOnlyCli : public ::testing::Test {
+class WeightOnlyCli : public cli_test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qf_weight_only_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Tmp(const std::string& name) const { return (dir_ / name).string(); }
-  static std::string Model(const std::string& name) {
-    return (Root() / "models" / (name + ".onnx")).string();
-  }
-
-  Result Run(const std::vector<std::string>& args) const { return RunQforge(args, dir_); }
+  WeightOnlyCli() : ScratchDirTest("qf_weight_only_cli") {}
 
   double Top1(const std::string& model) const { return cli_test::EvalTop1(model, dir_); }
 
@@ -61,8 +47,6 @@ class WeightOnlyCli : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
   }
-
-  fs::path dir_;
 };
 
 // Checks the report of a weight-only run: every MatMul / Gemm with constant weights quantized,
