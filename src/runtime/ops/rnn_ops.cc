@@ -429,7 +429,7 @@ void GruOutputRow(const RnnSpec& s, const Act* acts, int64_t H, const float* z, 
 // W [D, G H, I], R [D, G H, H] as in ONNX.
 Outputs ReferenceFp32(const RnnSpec& s, const Problem& p, const float* W, const float* R) {
   Outputs o = AllocOutputs(s, p);
-  const int64_t T = p.T, B = p.B, I = p.I, H = p.H, G = s.gates;
+  const int64_t B = p.B, I = p.I, H = p.H, G = s.gates;
   for (int64_t d = 0; d < p.D; ++d) {
     const float* Wd = W + d * G * H * I;
     const float* Rd = R + d * G * H * H;
