@@ -121,7 +121,9 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(lines[0].rfind("qforge: error: ", 0), 0u) << r;
     for (char c : lines[0])
       EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7F) << "control char\n" << r;
-    if (!needle.empty()) EXPECT_NE(r.err.find(needle), std::string::npos) << r;
+    if (!needle.empty()) {
+      EXPECT_NE(r.err.find(needle), std::string::npos) << r;
+    }
   }
 
   // Either success or a clean error; never a crash.

@@ -151,8 +151,11 @@ TEST_F(DynamicCli, ConvOptInAndCleanErrors) {
   // --ops Conv quantizes the patch embedding too (ConvInteger), and the result runs.
   const nlohmann::json j =
       Quantize("fmnist_vit", Tmp("conv.qf"), {"--ops", "MatMul", "Gemm", "Conv"});
-  for (const auto& n : j["nodes"])
-    if (n["op"] == "Conv") EXPECT_TRUE(n["quantized"].get<bool>());
+  for (const auto& n : j["nodes"]) {
+    if (n["op"] == "Conv") {
+      EXPECT_TRUE(n["quantized"].get<bool>());
+    }
+  }
   const std::string x = (Root() / "models" / "fmnist_vit.sample_input.npy").string();
   EXPECT_EQ(Run({"run", Tmp("conv.qf"), "--input", "input=" + x, "--output", Tmp("o")}).code, 0);
   // --help says why Conv is opt-in.

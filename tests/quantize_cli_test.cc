@@ -176,8 +176,11 @@ TEST_F(QuantizeCli, OptionsChangeTheModel) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["target"], "avx2");
-  for (const auto& n : j["nodes"])
-    if (n["node"] == "/fc2/Gemm") EXPECT_EQ(n["reason"], "excluded (--exclude)");
+  for (const auto& n : j["nodes"]) {
+    if (n["node"] == "/fc2/Gemm") {
+      EXPECT_EQ(n["reason"], "excluded (--exclude)");
+    }
+  }
   const ir::Graph g = onnx_io::LoadModel(Tmp("pt.onnx"));
   EXPECT_EQ(g.initializers.at("fc1.weight_scale").numel(), 1);  // per tensor
   EXPECT_EQ(g.initializers.at("fc1.weight_quantized").dtype(), DType::kI8);

@@ -304,7 +304,7 @@ ir::Graph Recurrent(const std::string& op, const std::string& direction) {
   n.attrs["hidden_size"] = H;
   n.attrs["direction"] = direction;
   g.nodes.push_back(n);
-  g.outputs.push_back({"h", DType::kF32});
+  g.outputs.push_back({"h", DType::kF32, false, {}});
   return g;
 }
 

@@ -356,13 +356,11 @@ class Quantizer {
     return out;
   }
 
-  ir::Node MakeNode(const std::string& op, const std::string& name, std::vector<std::string> in,
-                    std::vector<std::string> out, int axis = -1) {
-    ir::Node q;
-    q.op_type = op;
-    q.name = name;
-    q.inputs = std::move(in);
-    q.outputs = std::move(out);
+  // A QuantizeLinear / DequantizeLinear node; axis >= 0 makes it per axis (per channel).
+  static ir::Node QdqNode(const std::string& op, const std::string& name,
+                          std::vector<std::string> in, std::vector<std::string> out,
+                          int axis = -1) {
+    ir::Node q = ir::MakeNode(op, name, std::move(in), std::move(out));
     if (axis >= 0) q.attrs["axis"] = int64_t{axis};
     return q;
   }
@@ -403,7 +401,7 @@ class Quantizer {
     const std::string zn = Add(w + "_zero_point", ZeroPoint(DType::kI8, 0, sshape));
     const std::string out = Unique(w + "_dequantized");
     dq_nodes->push_back(
-        MakeNode("DequantizeLinear", w + "_DequantizeLinear", {qn, sn, zn}, {out}, axis));
+        QdqNode("DequantizeLinear", w + "_DequantizeLinear", {qn, sn, zn}, {out}, axis));
     return out;
   }
 
@@ -428,8 +426,8 @@ class Quantizer {
     const std::string sn = Add(b + "_scale", Tensor::FromVector<float>(sshape, scales));
     const std::string zn = Add(b + "_zero_point", ZeroPoint(DType::kI32, 0, sshape));
     const std::string out = Unique(b + "_dequantized");
-    dq_nodes->push_back(MakeNode("DequantizeLinear", b + "_DequantizeLinear", {qn, sn, zn}, {out},
-                                 per_channel ? axis : -1));
+    dq_nodes->push_back(QdqNode("DequantizeLinear", b + "_DequantizeLinear", {qn, sn, zn}, {out},
+                                per_channel ? axis : -1));
     return out;
   }
 
@@ -451,7 +449,7 @@ class Quantizer {
     const std::string sn = Add(c + "_scale", Scalar(qp[0].scale));
     const std::string zn = Add(c + "_zero_point", ZeroPoint(q.dtype(), qp[0].zero_point));
     const std::string out = Unique(c + "_dequantized");
-    dq_nodes->push_back(MakeNode("DequantizeLinear", c + "_DequantizeLinear", {qn, sn, zn}, {out}));
+    dq_nodes->push_back(QdqNode("DequantizeLinear", c + "_DequantizeLinear", {qn, sn, zn}, {out}));
     return out;
   }
 
@@ -512,9 +510,9 @@ class Quantizer {
       }
       const std::string q_out = Unique(t + "_quantized");
       std::vector<ir::Node>& list = after[prod];
-      list.push_back(MakeNode("QuantizeLinear", t + "_QuantizeLinear", {src, sn, zn}, {q_out}));
+      list.push_back(QdqNode("QuantizeLinear", t + "_QuantizeLinear", {src, sn, zn}, {q_out}));
       list.push_back(
-          MakeNode("DequantizeLinear", t + "_DequantizeLinear", {q_out, sn, zn}, {dq_out}));
+          QdqNode("DequantizeLinear", t + "_DequantizeLinear", {q_out, sn, zn}, {dq_out}));
       // Value info of the new intermediates (handy for viewers and ONNX Runtime).
       if (auto vi = g_.FindValueInfo(t); vi && vi->has_shape) {
         ir::ValueInfo qv = *vi;

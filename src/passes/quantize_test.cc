@@ -573,7 +573,9 @@ TEST(LowerQdqToInteger, LowersQdqModelsFromOtherTools) {
     ASSERT_NE(conv, nullptr);
     EXPECT_EQ(conv->op_type, "QLinearConv") << ir::ToText(l);
     EXPECT_EQ(Count(l, "Conv"), 0);
-    if (!fp32_bias) EXPECT_EQ(conv->inputs[8], "b_q");  // int32 bias with s_x * s_w reused
+    if (!fp32_bias) {
+      EXPECT_EQ(conv->inputs[8], "b_q");  // int32 bias with s_x * s_w reused
+    }
     const auto feeds = std::map<std::string, Tensor>{{"x", Random({1, 2, 5, 5}, 77, 0, 1)}};
     auto a = RunGraph(g, feeds).at("y").ToFloatVector();
     auto b = RunGraph(l, feeds).at("y").ToFloatVector();

@@ -53,7 +53,8 @@ ir::Graph Model() {
   tr.attrs["perm"] = std::vector<int64_t>{1, 0};
   g.nodes = {gemm, N("Relu", {"a"}, {"r"}, "relu"), N("MatMul", {"r", "W2"}, {"h"}, "fc2"), tr,
              N("MatMul", {"h", "ht"}, {"y"}, "scores")};
-  g.outputs = {ir::ValueInfo{"y", DType::kF32}, ir::ValueInfo{"h", DType::kF32}};
+  g.outputs = {ir::ValueInfo{"y", DType::kF32, false, {}},
+               ir::ValueInfo{"h", DType::kF32, false, {}}};
   return g;
 }
 
@@ -148,9 +149,9 @@ TEST(QuantizeWeightOnly, UnsupportedGemmFormsStayFp32WithAReason) {
 TEST(QuantizeWeightOnly, GraphWithoutLinearLayersIsUnchanged) {
   ir::Graph g;
   g.opset_imports[""] = 17;
-  g.inputs = {ir::ValueInfo{"x", DType::kF32}};
+  g.inputs = {ir::ValueInfo{"x", DType::kF32, false, {}}};
   g.nodes = {N("Relu", {"x"}, {"y"}, "relu")};
-  g.outputs = {ir::ValueInfo{"y", DType::kF32}};
+  g.outputs = {ir::ValueInfo{"y", DType::kF32, false, {}}};
   const WeightOnlyResult r = QuantizeWeightOnly(g, {});
   EXPECT_TRUE(r.layers.empty());
   EXPECT_EQ(r.notes.size(), 1u);  // nothing quantized

@@ -56,8 +56,8 @@ ir::Graph Gru(const GruCase& c) {
                         true,
                         {ir::Dim::Known(D), ir::Dim::Symbol("batch"), ir::Dim::Known(H)}});
   g.nodes.push_back(n);
-  g.outputs.push_back({"y", DType::kF32});
-  g.outputs.push_back({"y_h", DType::kF32});
+  g.outputs.push_back({"y", DType::kF32, false, {}});
+  g.outputs.push_back({"y_h", DType::kF32, false, {}});
   return g;
 }
 
