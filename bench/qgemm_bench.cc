@@ -176,6 +176,55 @@ BENCHMARK_CAPTURE(BM_QConv3x3, avx512vnni_nhwc, QGemmKernel::kAvx512Vnni, true)-
 BENCHMARK_CAPTURE(BM_QConv3x3, avx2, QGemmKernel::kAvx2, false)->Apply(ConvShapes);
 BENCHMARK_CAPTURE(BM_QConv3x3, avx2_nhwc, QGemmKernel::kAvx2, true)->Apply(ConvShapes);
 
+// The stems (group 1, 1-3 input channels), one image, NHWC (the runtime's layout), uint8 in /
+// out: row runs of a zero-point-padded input copy read in place (the default with VNNI) vs
+// im2col rows (WithoutRowRuns), side by side. GOPS counts the real K = C kH kW.
+void BM_QConvStem(benchmark::State& state, bool row_runs) {
+  if (!qforge::kernels::QGemmKernelSupported(QGemmKernel::kAvx512Vnni)) {
+    state.SkipWithError("VNNI not supported on this CPU");
+    return;
+  }
+  qforge::kernels::QConvShape s;
+  s.in_channels = state.range(0);
+  s.in_h = s.in_w = state.range(1);
+  s.out_channels = state.range(2);
+  s.kernel_h = s.kernel_w = state.range(3);
+  s.stride_h = s.stride_w = state.range(4);
+  s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = state.range(3) / 2;
+  s.batch = state.range(5);
+  std::mt19937 rng(9);
+  std::vector<uint8_t> x(s.batch * s.in_channels * s.in_h * s.in_w);
+  std::vector<int8_t> w(s.out_channels * s.reduction());
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  for (auto& v : w) v = static_cast<int8_t>(rng() % 255) - 127;
+  std::vector<int32_t> bias(s.out_channels, 100);
+  std::vector<qforge::numerics::FixedMultiplier> mult(
+      s.out_channels, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 12)));
+  auto packed = qforge::kernels::PackedQConvWeights::Pack(s, w.data(), {});
+  if (!row_runs) packed = packed.WithoutRowRuns();
+  const auto out = qforge::kernels::QGemmOutput::Quantized(false, bias.data(), mult.data(),
+                                                           s.out_channels, 0, 0, 255);
+  std::vector<uint8_t> y(s.batch * s.out_channels * s.out_h() * s.out_w());
+  for (auto _ : state) {
+    qforge::kernels::QConvNhwc({x.data(), false, 114}, packed, out, y.data(), 1);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double ops = 2.0 * s.batch * s.out_h() * s.out_w() * s.out_channels * s.reduction();
+  state.counters["GOPS"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void StemShapes(benchmark::internal::Benchmark* b) {
+  // ResNet-18 conv1 (7x7/2, 3 -> 64), MobileNetV2's first conv (3x3/2, 3 -> 32), the
+  // Fashion-MNIST CNN's conv1 (3x3, 1 -> 16, batch 32).
+  b->Args({3, 224, 64, 7, 2, 1})->Args({3, 224, 32, 3, 2, 1})->Args({1, 28, 16, 3, 1, 32});
+  b->ArgNames({"C", "HW", "M", "k", "s", "N"})->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK_CAPTURE(BM_QConvStem, row_runs, true)->Apply(StemShapes);
+BENCHMARK_CAPTURE(BM_QConvStem, im2col, false)->Apply(StemShapes);
+
 }  // namespace
 
 BENCHMARK_MAIN();

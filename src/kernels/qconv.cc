@@ -38,7 +38,7 @@ uint8_t* Scratch(int slot, int64_t bytes) {
     int64_t size = 0;
     ~Buf() { ::operator delete[](p, std::align_val_t{64}); }
   };
-  thread_local Buf bufs[4];
+  thread_local Buf bufs[5];
   Buf& b = bufs[slot];
   if (b.size < bytes) {
     ::operator delete[](b.p, std::align_val_t{64});
@@ -191,6 +191,43 @@ void TapPointers(const QConvShape& s, const uint8_t* img, int64_t pix_stride, co
   }
 }
 
+// The row-run form (PackedQConvWeights::row_runs; group 1, dilation_w 1): the input rows that
+// output pixels [p0, p1) read are copied into a per-thread buffer with the padding written out
+// (zero-point codes; int8 flipped to uint8 on the way), Wp = (out_w - 1) * stride_w + kW pixels
+// per row, so kernel row i of pixel p is one contiguous run of kW * C codes:
+// ptrs[(p - p0) * kH + i]. QGemmGather reads run_len = round_up(kW * C, 4) codes from there;
+// the extra ones (the next pixel's, or the buffer's zero-point tail) meet zero weights.
+// img: pixels of C codes, rows of in_w pixels (NHWC, or the transposed NCHW input).
+void RowRunPointers(const QConvShape& s, const uint8_t* img, uint8_t flip, uint8_t pad_code,
+                    int64_t p0, int64_t p1, const uint8_t** ptrs) {
+  const int64_t C = s.in_channels, ow_n = s.out_w();
+  const int64_t oh0 = p0 / ow_n, oh1 = (p1 - 1) / ow_n;
+  const int64_t wp = (ow_n - 1) * s.stride_w + s.kernel_w;  // padded row, pixels
+  const int64_t rows = (oh1 - oh0) * s.stride_h + (s.kernel_h - 1) * s.dilation_h + 1;
+  const int64_t row_bytes = wp * C;
+  // + 4: a run starting in the last row may read up to 3 codes past it.
+  uint8_t* buf = Scratch(4, rows * row_bytes + 4);
+  std::memset(buf + rows * row_bytes, pad_code, 4);
+  // Padded columns [a, b) are input columns [a - pad_left, b - pad_left).
+  const int64_t a = std::min(s.pad_left, wp), b = std::min(s.pad_left + s.in_w, wp);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* dst = buf + r * row_bytes;
+    const int64_t ih = oh0 * s.stride_h + r - s.pad_top;
+    if (ih < 0 || ih >= s.in_h) {
+      std::memset(dst, pad_code, row_bytes);
+      continue;
+    }
+    std::memset(dst, pad_code, a * C);
+    if (b > a) CopyFlip(dst + a * C, img + (ih * s.in_w + (a - s.pad_left)) * C, (b - a) * C, flip);
+    std::memset(dst + b * C, pad_code, (wp - b) * C);
+  }
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / ow_n, ow = p % ow_n;
+    const uint8_t* base = buf + (oh - oh0) * s.stride_h * row_bytes + ow * s.stride_w * C;
+    for (int64_t i = 0; i < s.kernel_h; ++i) *ptrs++ = base + i * s.dilation_h * row_bytes;
+  }
+}
+
 // Group g's slice of the per-channel output-stage arrays (they start at channel g * mg).
 QGemmOutput GroupOutput(const QGemmOutput& out, int64_t g, int64_t mg, int64_t M) {
   QGemmOutput og = out;
@@ -213,6 +250,12 @@ bool UseGather(const PackedQConvWeights& w, bool is_signed) {
   const QConvShape& s = w.shape();
   return w.group(0).kernel() == QGemmKernel::kAvx512Vnni && !is_signed &&
          (s.in_channels / s.group) % 4 == 0;
+}
+
+// The row-run path (row_runs() exists only for group 1 with the VNNI kernel): any input type
+// (the padded copy flips int8), contiguous kernel rows only.
+bool UseRowRuns(const PackedQConvWeights& w) {
+  return w.row_runs() != nullptr && w.shape().dilation_w == 1;
 }
 
 }  // namespace
@@ -273,6 +316,23 @@ PackedQConvWeights PackedQConvWeights::Pack(const QConvShape& shape, const int8_
           wr[m * Kp + t * cg + c] = w[(g * mg + m) * K + c * taps + t];
     p.groups_.push_back(PackedQGemmB::Pack(Kp, mg, wr.data(), Kp, true, zp, isa));
   }
+  // Stems: the row-run packing (qconv.h), kernel row i at columns [i * L, i * L + kW * C), the
+  // rest of each row's L columns zero.
+  const int64_t C = shape.in_channels, kh = shape.kernel_h, kw = shape.kernel_w;
+  const int64_t L = RoundUp4(kw * C);
+  if (shape.group == 1 && C % 4 != 0 && p.groups_[0].kernel() == QGemmKernel::kAvx512Vnni &&
+      !p.groups_[0].has_zero_points() && kh * L <= kMaxQGemmK) {
+    const int64_t kr = kh * L;
+    std::vector<int8_t> wr(M * kr, 0);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j)
+            wr[m * kr + i * L + j * C + c] = w[m * K + (c * kh + i) * kw + j];
+    p.row_runs_ = std::make_shared<const PackedQGemmB>(
+        PackedQGemmB::Pack(kr, M, wr.data(), kr, true, {}, QGemmKernel::kAvx512Vnni));
+    p.run_len_ = L;
+  }
   return p;
 }
 
@@ -331,7 +391,8 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
     for (int64_t p = 0; p < hw; ++p) std::memset(xt + p * ldx + K, pad_code, Kp - K);
   }
   // The VNNI kernel reads the taps in place from the transposed (already uint8) input.
-  const bool gather = !pointwise && UseGather(w, false);
+  const bool runs = !pointwise && UseRowRuns(w);
+  const bool gather = !pointwise && !runs && UseGather(w, false);
   const int64_t taps = s.kernel_h * s.kernel_w;
   for (int64_t n = 0; n < s.batch; ++n) {
     for (int64_t g = 0; g < s.group; ++g) {
@@ -345,7 +406,11 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
         const uint8_t* a = xt + p0 * ldx;
         // [p1 - p0 x mg] tile, then y[n, g*mg + m, p0 + r].
         uint8_t* tile = Scratch(2, (p1 - p0) * mg * esize);
-        if (gather) {
+        if (runs) {  // group 1; xt is already uint8
+          auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * s.kernel_h * 8));
+          RowRunPointers(s, xt, 0, pad_code, p0, p1, ptrs);
+          QGemmGather(p1 - p0, {ptrs, s.kernel_h, w.run_len(), za}, *w.row_runs(), og, tile, mg, 1);
+        } else if (gather) {
           uint8_t* pad_row = Scratch(3, cg);
           std::memset(pad_row, pad_code, cg);
           auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
@@ -404,8 +469,9 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
   const uint8_t flip = x.is_signed ? 0x80 : 0x00;
   const int32_t za = x.zero_point + (x.is_signed ? 128 : 0);
   const auto pad_code = static_cast<uint8_t>(za);
-  const bool gather = UseGather(w, x.is_signed);
-  const int64_t taps = s.kernel_h * s.kernel_w;
+  const bool runs = UseRowRuns(w);
+  const bool gather = !runs && UseGather(w, x.is_signed);
+  const int64_t taps = runs ? s.kernel_h : s.kernel_h * s.kernel_w;  // pointers per pixel
   // Pixel blocks: im2col rows in L2 (~128 KiB), or tap pointers (~64 KiB; the input is read in
   // place, so blocks can be much larger and the GEMM sees long runs of full tiles); at least one
   // block per thread; split evenly within an image (196 pixels are 4 x 49, not 4 x 48 + 4).
@@ -413,8 +479,9 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
   constexpr int64_t kMinMacsPerThread = int64_t{1} << 22;  // as QGemm: ~10 us of work
   t = static_cast<int>(std::min<int64_t>(
       {t, s.batch * P, std::max<int64_t>(1, s.batch * P * M * K / s.group / kMinMacsPerThread)}));
-  const int64_t max_rows = std::max<int64_t>(48, gather ? (int64_t{64} << 10) / (taps * 8) / 48 * 48
-                                                        : (int64_t{128} << 10) / Kp / 48 * 48);
+  const int64_t max_rows =
+      std::max<int64_t>(48, gather || runs ? (int64_t{64} << 10) / (taps * 8) / 48 * 48
+                                           : (int64_t{128} << 10) / Kp / 48 * 48);
   int64_t per_image = (P + max_rows - 1) / max_rows;
   if (s.batch < t) per_image = std::max(per_image, (t + s.batch - 1) / s.batch);
   const int64_t rows = (P + per_image - 1) / per_image;
@@ -427,7 +494,11 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
     const uint8_t* img = xb + n * s.in_h * s.in_w * C;
     for (int64_t g = 0; g < s.group; ++g) {
       uint8_t* yg = yb + ((n * P + p0) * M + g * mg) * esize;
-      if (gather) {
+      if (runs) {  // group 1
+        auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
+        RowRunPointers(s, img, flip, pad_code, p0, p1, ptrs);
+        QGemmGather(p1 - p0, {ptrs, taps, w.run_len(), za}, *w.row_runs(), out, yg, M, 1);
+      } else if (gather) {
         uint8_t* pad_row = Scratch(3, cg);
         std::memset(pad_row, pad_code, cg);
         auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));

@@ -305,6 +305,101 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
   }
 }
 
+// Stems (group 1, C not a multiple of 4): with the VNNI kernel and no weight zero points the
+// drivers read kernel rows of a zero-point-padded input copy as runs (row_runs()); the codes past
+// a kernel row belong to the next pixel and must add nothing. Shapes around the stems of
+// ResNet-18 (7x7/2, C 3), MobileNetV2 (3x3/2, C 3) and the Fashion-MNIST CNN (3x3, C 1), other
+// channel counts, strides, dilations, odd and asymmetric pads, pads as large as the kernel,
+// uint8 / int8 inputs, every output kind, 1-2 threads; with weight zero points (the im2col path).
+TEST_P(QConvKernelTest, StemRowRunsMatchReference) {
+  struct S {
+    int64_t c, h, w, m, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+  };
+  const S shapes[] = {
+      {3, 37, 38, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1},  // ResNet-18 conv1 (K' = 7 * 24)
+      {3, 33, 31, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  // MobileNetV2 conv (K' = 3 * 12)
+      {1, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  // Fashion-MNIST CNN conv1 (runs of 4)
+      {1, 9, 30, 33, 5, 5, 1, 1, 2, 0, 1, 4, 1, 1},   // C 1, 5x5, asymmetric pads, N 33
+      {2, 11, 13, 17, 3, 2, 1, 3, 0, 2, 2, 0, 2, 1},  // C 2, dilation_h 2, stride_w 3
+      {5, 10, 9, 31, 3, 3, 2, 1, 3, 3, 3, 3, 1, 1},   // C 5 (% 4 = 1), pads = kernel
+      {6, 8, 8, 12, 2, 2, 2, 2, 0, 0, 1, 1, 1, 1},    // kW * C = 12: runs without a tail
+      {7, 9, 12, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1},   // 1x1 stride 2 over 7 channels
+      {3, 12, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2},  // dilation_w 2: no runs (im2col)
+      {3, 64, 61, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  // several pixel blocks
+  };
+  const QGemmOutputKind kinds[] = {QGemmOutputKind::kUint8, QGemmOutputKind::kInt8,
+                                   QGemmOutputKind::kInt32, QGemmOutputKind::kFloat};
+  std::mt19937 rng(303);
+  int i = 0;
+  for (const S& sh : shapes) {
+    for (int variant = 0; variant < 4; ++variant, ++i) {
+      QConvShape s{1 + variant % 2, sh.c,  sh.h,  sh.w,  sh.m,  1,     sh.kh, sh.kw,
+                   sh.sh,           sh.sw, sh.pt, sh.pl, sh.pb, sh.pr, sh.dh, sh.dw};
+      const bool weight_zp = variant == 3;
+      const std::string r = CompareConv(s, GetParam(), kinds[i % 4], variant % 2 == 1, weight_zp,
+                                        i % 3 != 0, 1 + variant % 2, rng);
+      ASSERT_EQ(r, "") << "shape " << i / 4 << " variant " << variant;
+    }
+    // Which path the weights allow: row runs only for VNNI without weight zero points.
+    QConvShape s{1,     sh.c,  sh.h,  sh.w,  sh.m,  1,     sh.kh, sh.kw,
+                 sh.sh, sh.sw, sh.pt, sh.pl, sh.pb, sh.pr, sh.dh, sh.dw};
+    std::vector<int8_t> w(s.out_channels * s.reduction(), 1);
+    const bool vnni = GetParam() == QGemmKernel::kAvx512Vnni;
+    const auto plain = PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam()));
+    EXPECT_EQ(plain.row_runs() != nullptr, vnni);
+    if (vnni) {
+      EXPECT_EQ(plain.run_len(), (sh.kw * sh.c + 3) / 4 * 4);
+      EXPECT_EQ(plain.row_runs()->K(), sh.kh * plain.run_len());
+    }
+    const auto with_zp = PackedQConvWeights::Pack(s, w.data(), {1}, IsaOf(GetParam()));
+    EXPECT_EQ(with_zp.row_runs(), nullptr);
+  }
+  // No row runs for C % 4 == 0 or groups.
+  QConvShape s{1, 8, 6, 6, 8, 1, 3, 3};
+  std::vector<int8_t> w(64 * 9, 1);
+  EXPECT_EQ(PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam())).row_runs(), nullptr);
+  s.in_channels = 6;
+  s.group = 2;
+  EXPECT_EQ(PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam())).row_runs(), nullptr);
+}
+
+// All operands at their extremes through the row runs: a 100 x 100 kernel over 3 channels
+// (K = 30000, K' = 100 * 300 = 30000 <= 2^15), every product (x - zx) * w = 255 * -128 (uint8
+// 255 with zx 0, int8 127 with zx -128) or -255 * -128 (uint8 0 with zx 255), every code read
+// past a kernel row (the next pixel's) at its extreme too; int32 output checked against the
+// exact sum, and a padded variant (pad taps add 0).
+TEST_P(QConvKernelTest, StemRowRunsExtremesNeverClip) {
+  for (int pad : {0, 1}) {
+    for (int mode = 0; mode < 3; ++mode) {
+      QConvShape s;
+      s.in_channels = 3;
+      s.in_h = s.in_w = 100 - pad;
+      s.out_channels = 33;
+      s.kernel_h = s.kernel_w = 100;
+      s.pad_top = s.pad_left = pad;
+      s.pad_bottom = s.pad_right = pad;
+      const bool x_signed = mode == 1;
+      const uint8_t code = mode == 0 ? 255 : mode == 1 ? 0x7F : 0;
+      const int32_t zx = mode == 0 ? 0 : mode == 1 ? -128 : 255;
+      std::vector<uint8_t> x(s.in_channels * s.in_h * s.in_w, code);
+      std::vector<int8_t> w(s.out_channels * s.reduction(), -128);
+      const auto packed = PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam()));
+      const int64_t ny = s.out_channels * s.out_h() * s.out_w();
+      std::vector<int32_t> want(ny), got(ny, 7);
+      ref::QConv(s, {x.data(), x_signed, zx}, w.data(), nullptr, QGemmOutput::Int32(), want.data());
+      // Every output window covers 100 x 100 (pad 0) or 99 x 99 (pad 1) real pixels.
+      const int64_t terms = pad ? 99 * 99 * 3 : 30000;
+      const int64_t exact = (mode == 2 ? 1 : -1) * terms * 255 * 128;  // |exact| < 2^30
+      for (int32_t v : want) ASSERT_EQ(v, exact);
+      QConv({x.data(), x_signed, zx}, packed, QGemmOutput::Int32(), got.data(), 1);
+      ASSERT_EQ(want, got) << "NCHW pad " << pad << " mode " << mode;
+      std::fill(got.begin(), got.end(), 7);
+      QConvNhwc({x.data(), x_signed, zx}, packed, QGemmOutput::Int32(), got.data(), 1);
+      ASSERT_EQ(want, got) << "NHWC pad " << pad << " mode " << mode;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, QConvKernelTest,
                          ::testing::Values(QGemmKernel::kScalar, QGemmKernel::kAvx2,
                                            QGemmKernel::kAvx512Vnni),

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "qforge/kernels/qgemm.h"
@@ -61,9 +62,29 @@ class PackedQConvWeights {
   const QConvShape& shape() const { return shape_; }
   const PackedQGemmB& group(int64_t g) const { return groups_[g]; }
 
+  // Row-run packing, for stems (group 1, C not a multiple of 4, the VNNI kernel, weights
+  // without zero points; null otherwise): the weights again with K' = kH * run_len(), kernel
+  // row i's kW * C codes (column, channel) followed by zero weights up to run_len() =
+  // round_up(kW * C, 4). The drivers copy the input rows into a zero-point-padded buffer and
+  // hand QGemmGather one run of run_len() codes per kernel row (dilation_w 1): the up to 3
+  // codes past the kernel row belong to the next pixel and meet weight 0 with no zero point,
+  // so they add exactly 0. No im2col copy, no padding pointers.
+  const PackedQGemmB* row_runs() const { return row_runs_.get(); }
+  int64_t run_len() const { return run_len_; }
+  // The same weights without the row-run packing (the drivers then copy im2col rows): for
+  // benchmarks comparing the two paths.
+  PackedQConvWeights WithoutRowRuns() const {
+    PackedQConvWeights p = *this;
+    p.row_runs_.reset();
+    p.run_len_ = 0;
+    return p;
+  }
+
  private:
   QConvShape shape_;
   std::vector<PackedQGemmB> groups_;
+  std::shared_ptr<const PackedQGemmB> row_runs_;
+  int64_t run_len_ = 0;
 };
 
 // y: NCHW [batch, M, out_h, out_w] of the output stage's type. threads as in QGemm.
