@@ -187,6 +187,45 @@ TEST(QDepthwiseConv, RowLengthsAroundTheVectorWidth) {
   }
 }
 
+TEST(QDepthwiseConv, SlidingWindowRowsOf3x3) {
+  // The AVX-512 3 x 3 path for row strides 1 and 2 (eight outputs per step from shared input
+  // pixels): rows whose interior holds 0, 1, 2 blocks of eight +- 1 pixel, pads 0..2 (the
+  // interior moves), row stride 1 / 2 with a column stride 1..2 and row dilation 1..2, channel
+  // counts around the 16-lane block, batch 2, every output kind and zero-point side.
+  std::mt19937 rng(41);
+  int i = 0;
+  for (int64_t stride : {1, 2}) {
+    for (int64_t w : {7, 8, 9, 10, 11, 17, 18, 19, 20, 21, 35, 36, 37, 38, 39}) {
+      for (int64_t c : {5, 16, 17, 32, 33}) {
+        ++i;
+        QConvShape s;
+        s.batch = 2;
+        s.in_channels = s.out_channels = s.group = c;
+        s.in_h = 3 + i % 4;
+        s.in_w = w;
+        s.kernel_h = s.kernel_w = 3;
+        s.stride_w = stride;
+        s.stride_h = 1 + i % 2;
+        s.dilation_h = 1 + (i / 2) % 2;
+        s.pad_left = i % 3;
+        s.pad_right = (i / 3) % 3;
+        s.pad_top = s.pad_bottom = (i / 5) % 3;
+        if (s.in_h + s.pad_top + s.pad_bottom < s.dilation_h * 2 + 1 ||
+            s.in_w + s.pad_left + s.pad_right < 3)
+          continue;
+        const Data d = MakeData(s, rng, i % 7 == 0);
+        const QGemmOutputKind kind = i % 3 == 0   ? QGemmOutputKind::kInt32
+                                     : i % 3 == 1 ? QGemmOutputKind::kUint8
+                                                  : QGemmOutputKind::kInt8;
+        Check(s, d, i % 2 == 1, i % 2 ? -128 : 255, kind, i % 4 != 0,
+              "w=" + std::to_string(w) + " C=" + std::to_string(c) +
+                  " stride=" + std::to_string(stride));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 TEST(QDepthwiseConv, MobileNetV2Layers) {
   std::mt19937 rng(2);
   // (channels, input size, stride) of MobileNetV2's 3x3 depthwise layers at 224x224, pad 1.

@@ -195,6 +195,22 @@ void QuantizeToNhwc(const float* x, int64_t batch, int64_t channels, int64_t pix
   const int64_t planes = batch * channels;
   auto* out = static_cast<uint8_t*>(y);
   int nt = omp_in_parallel() ? 1 : (threads > 0 ? threads : omp_get_max_threads());
+  if (isa == Isa::kAvx512 && IsaSupported(isa) && channels >= 1 && channels <= 4) {
+    // Image inputs (1-4 channels): all channels of 16 pixels at a time, stored interleaved
+    // (no per-plane scatter). Chunks of 2^14 pixels (a multiple of 16) are shared out.
+    constexpr int64_t kPixChunk = int64_t{1} << 14;
+    const int64_t per_image = (pixels + kPixChunk - 1) / kPixChunk, chunks = batch * per_image;
+    nt = static_cast<int>(std::min<int64_t>(
+        {nt, std::max<int64_t>(chunks, 1), std::max<int64_t>(1, planes * pixels / 65536)}));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t n = ch / per_image, p0 = ch % per_image * kPixChunk;
+      detail::QuantizeToNhwc__avx512(x + n * channels * pixels, channels, pixels, p0,
+                                     std::min(pixels, p0 + kPixChunk), p, qmin, qmax,
+                                     out + n * pixels * channels);
+    }
+    return;
+  }
   nt = static_cast<int>(std::min<int64_t>(
       {nt, std::max<int64_t>(planes, 1), std::max<int64_t>(1, planes * pixels / 65536)}));
 #pragma omp parallel num_threads(nt) if (nt > 1)

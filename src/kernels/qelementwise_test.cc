@@ -224,12 +224,13 @@ TEST(QGlobalAveragePool, Avx2BitExactWithReferenceIncludingExtremes) {
 
 TEST(QuantizeToNhwc, BitExactWithQuantizeValueTransposed) {
   // Random values, exact ties of the scale (k + 0.5) * s, values far beyond the range, +-0,
-  // +-Inf and NaN; pixel counts around the 8-lane vector; uint8 and int8; scalar and AVX2.
+  // +-Inf and NaN; pixel counts around the 8- and 16-lane vectors and the 2^14-pixel chunks;
+  // 1-5 and 16 channels; uint8 and int8; scalar, AVX2 and AVX-512.
   std::mt19937 rng(31);
   std::uniform_real_distribution<float> u(-3.0f, 3.0f);
   const float inf = std::numeric_limits<float>::infinity();
-  for (int64_t pixels : {1, 7, 8, 9, 17, 150}) {
-    for (int64_t channels : {1, 3, 16}) {
+  for (int64_t pixels : {1, 7, 8, 9, 15, 16, 17, 31, 33, 150, 16385}) {
+    for (int64_t channels : {1, 2, 3, 4, 5, 16}) {
       const int64_t batch = 2;
       for (bool is_signed : {false, true}) {
         const numerics::QuantParams p{0.0173f, is_signed ? -5 : 113};
@@ -259,7 +260,7 @@ TEST(QuantizeToNhwc, BitExactWithQuantizeValueTransposed) {
             for (int64_t i = 0; i < pixels; ++i)
               want[(n * pixels + i) * channels + c] = static_cast<uint8_t>(
                   numerics::QuantizeValue(x[(n * channels + c) * pixels + i], p, qmin, qmax));
-        for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+        for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
           if (!IsaSupported(isa)) continue;
           for (int threads : {1, 2}) {
             std::vector<uint8_t> got(x.size(), 0xCD);

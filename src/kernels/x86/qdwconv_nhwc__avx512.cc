@@ -61,9 +61,11 @@ inline __m512i Requant(__m512i acc, const Rq& q, __m512i zp, __m512i lo, __m512i
   return _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
 }
 
-template <bool kSigned>
+// 16 codes widened to int32 lanes; kFull: all 16 channels valid (a plain load), else masked.
+template <bool kSigned, bool kFull>
 inline __m512i LoadX(const uint8_t* p, __mmask16 m) {
-  const __m128i v = _mm_maskz_loadu_epi8(m, p);
+  const __m128i v =
+      kFull ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : _mm_maskz_loadu_epi8(m, p);
   return kSigned ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
 }
 
@@ -75,8 +77,10 @@ struct RowTaps {
 };
 
 // One 16-channel block (channels c0.., mask m) of one output row. kT > 0: the tap count known
-// at compile time (weights kept in registers); 0: a.taps, weights read from memory.
-template <int kT, bool kSigned>
+// at compile time (weights kept in registers); 0: a.taps, weights read from memory. kS > 0: the
+// kernel is 3 x 3 (kT == 9), undilated along the row, with stride kS along the row. kFull: all
+// 16 channels of the block exist (m is all ones): plain loads and stores.
+template <int kT, bool kSigned, int kS, bool kFull>
 void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uint8_t* yrow) {
   const QConvShape& s = *a.shape;
   const int64_t taps = kT > 0 ? kT : a.taps, C = s.in_channels, Cp = a.padded_channels;
@@ -103,12 +107,17 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
   auto store = [&](int64_t ow, __m512i acc) {
     uint8_t* yp = yrow + (ow * C + c0) * esize;
     // The requantized values are within [qmin, qmax] (the 8-bit type): vpmovdb keeps them.
-    if (!q8)
+    // (Narrowed in a register and stored as bytes: the masked vpmovdb store is slow on AMD.)
+    if (!q8) {
       _mm512_mask_storeu_epi32(yp, m, acc);
-    else if (narrow)
-      _mm512_mask_cvtepi32_storeu_epi8(yp, m, RequantNarrow(acc, q, zp32, lo32, hi32));
+      return;
+    }
+    const __m128i v = _mm512_cvtepi32_epi8(narrow ? RequantNarrow(acc, q, zp32, lo32, hi32)
+                                                  : Requant(acc, q, zp, lo, hi));
+    if constexpr (kFull)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(yp), v);
     else
-      _mm512_mask_cvtepi32_storeu_epi8(yp, m, Requant(acc, q, zp, lo, hi));
+      _mm_mask_storeu_epi8(yp, m, v);
   };
   // A pixel whose taps may fall into the left / right padding: checked per tap.
   auto border = [&](int64_t ow) {
@@ -116,7 +125,7 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
     for (int64_t t = 0; t < taps; ++t) {
       const int64_t iw = ow * sw + r.tcol[t];
       const uint8_t* p = iw >= 0 && iw < s.in_w ? r.trow[t] + iw * C : a.zrow;
-      const __m512i x = LoadX<kSigned>(p + c0, m);
+      const __m512i x = LoadX<kSigned, kFull>(p + c0, m);
       if (t % 2 == 0)
         acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
       else
@@ -127,6 +136,35 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
   const int64_t ow_lo = std::min(a.ow_lo, ow_n), ow_hi = a.ow_hi;
   int64_t ow = 0;
   for (; ow < ow_lo; ++ow) border(ow);
+  // Interior with a 3-wide kernel row of stride kS: eight pixels at a time. Per kernel row the
+  // (8 - 1) kS + 3 input pixels the eight windows cover are widened once each (10 for stride 1,
+  // 17 for stride 2, instead of 24) and each feeds every window that contains it; per kernel
+  // column the eight accumulators are independent chains. The same terms as below, added in
+  // another order: int32 adds modulo 2^32 do not depend on the order.
+  if constexpr (kS > 0) {
+    static_assert(kT == 9, "the kS path is the 3 x 3 kernel");
+    constexpr int kIn = 7 * kS + 3;
+    for (; ow + 8 <= ow_hi; ow += 8) {
+      __m512i acc[8];
+#pragma GCC unroll 8
+      for (int o = 0; o < 8; ++o) acc[o] = vb;
+#pragma GCC unroll 3
+      for (int i = 0; i < 3; ++i) {
+        const uint8_t* p = r.trow[3 * i] + ((ow * kS + r.tcol[3 * i]) * C + c0);
+        __m512i x[kIn];
+#pragma GCC unroll 17
+        for (int k = 0; k < kIn; ++k) x[k] = LoadX<kSigned, kFull>(p + k * C, m);
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) {
+#pragma GCC unroll 8
+          for (int o = 0; o < 8; ++o)
+            acc[o] = _mm512_dpwssd_epi32(acc[o], x[o * kS + j], wr[3 * i + j]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int o = 0; o < 8; ++o) store(ow + o, acc[o]);
+    }
+  }
   // Interior: every tap inside the row; four pixels (eight accumulator chains) at a time.
   for (; ow + 4 <= ow_hi; ow += 4) {
     __m512i a0 = vb, a1 = vb, a2 = vb, a3 = vb;
@@ -135,17 +173,17 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
     for (int64_t t = 0; t < taps; t += 2) {
       const uint8_t* p = r.trow[t] + (r.tcol[t] * C + pix);
       const __m512i w0 = weight(t);
-      a0 = _mm512_dpwssd_epi32(a0, LoadX<kSigned>(p, m), w0);
-      a1 = _mm512_dpwssd_epi32(a1, LoadX<kSigned>(p + step, m), w0);
-      a2 = _mm512_dpwssd_epi32(a2, LoadX<kSigned>(p + 2 * step, m), w0);
-      a3 = _mm512_dpwssd_epi32(a3, LoadX<kSigned>(p + 3 * step, m), w0);
+      a0 = _mm512_dpwssd_epi32(a0, LoadX<kSigned, kFull>(p, m), w0);
+      a1 = _mm512_dpwssd_epi32(a1, LoadX<kSigned, kFull>(p + step, m), w0);
+      a2 = _mm512_dpwssd_epi32(a2, LoadX<kSigned, kFull>(p + 2 * step, m), w0);
+      a3 = _mm512_dpwssd_epi32(a3, LoadX<kSigned, kFull>(p + 3 * step, m), w0);
       if (t + 1 < taps) {
         const uint8_t* p1 = r.trow[t + 1] + (r.tcol[t + 1] * C + pix);
         const __m512i w1 = weight(t + 1);
-        b0 = _mm512_dpwssd_epi32(b0, LoadX<kSigned>(p1, m), w1);
-        b1 = _mm512_dpwssd_epi32(b1, LoadX<kSigned>(p1 + step, m), w1);
-        b2 = _mm512_dpwssd_epi32(b2, LoadX<kSigned>(p1 + 2 * step, m), w1);
-        b3 = _mm512_dpwssd_epi32(b3, LoadX<kSigned>(p1 + 3 * step, m), w1);
+        b0 = _mm512_dpwssd_epi32(b0, LoadX<kSigned, kFull>(p1, m), w1);
+        b1 = _mm512_dpwssd_epi32(b1, LoadX<kSigned, kFull>(p1 + step, m), w1);
+        b2 = _mm512_dpwssd_epi32(b2, LoadX<kSigned, kFull>(p1 + 2 * step, m), w1);
+        b3 = _mm512_dpwssd_epi32(b3, LoadX<kSigned, kFull>(p1 + 3 * step, m), w1);
       }
     }
     store(ow, _mm512_add_epi32(a0, b0));
@@ -157,7 +195,7 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
     __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
     const int64_t pix = ow * step + c0;
     for (int64_t t = 0; t < taps; ++t) {
-      const __m512i x = LoadX<kSigned>(r.trow[t] + (r.tcol[t] * C + pix), m);
+      const __m512i x = LoadX<kSigned, kFull>(r.trow[t] + (r.tcol[t] * C + pix), m);
       if (t % 2 == 0)
         acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
       else
@@ -168,7 +206,7 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
   for (ow = std::max(ow, ow_lo); ow < ow_n; ++ow) border(ow);
 }
 
-template <int kT, bool kSigned>
+template <int kT, bool kSigned, int kS = 0>
 void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
   const QConvShape& s = *a.shape;
   const int64_t C = s.in_channels, oh_n = s.out_h(), ow_n = s.out_w();
@@ -192,7 +230,10 @@ void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       const int64_t valid = std::min<int64_t>(16, C - c0);
       const auto m = static_cast<__mmask16>((1u << valid) - 1);
-      RowBlock<kT, kSigned>(a, rt, c0, m, yrow);
+      if (valid == 16)
+        RowBlock<kT, kSigned, kS, true>(a, rt, c0, m, yrow);
+      else
+        RowBlock<kT, kSigned, kS, false>(a, rt, c0, m, yrow);
     }
   }
 }
@@ -200,8 +241,14 @@ void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
 }  // namespace
 
 void DwNhwcRows__avx512(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
-  const int64_t taps = a.shape->kernel_h * a.shape->kernel_w;
-  if (taps == 9)
+  const QConvShape& s = *a.shape;
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  const bool k3x3 = s.kernel_h == 3 && s.kernel_w == 3 && s.dilation_w == 1;
+  if (k3x3 && s.stride_w == 1)
+    a.is_signed ? Rows<9, true, 1>(a, r_begin, r_end) : Rows<9, false, 1>(a, r_begin, r_end);
+  else if (k3x3 && s.stride_w == 2)
+    a.is_signed ? Rows<9, true, 2>(a, r_begin, r_end) : Rows<9, false, 2>(a, r_begin, r_end);
+  else if (taps == 9)
     a.is_signed ? Rows<9, true>(a, r_begin, r_end) : Rows<9, false>(a, r_begin, r_end);
   else
     a.is_signed ? Rows<0, true>(a, r_begin, r_end) : Rows<0, false>(a, r_begin, r_end);

@@ -15,6 +15,8 @@
 // general form), and the in-range values are narrowed by truncation (vpmovdb).
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/x86/qelementwise_avx2.h"
 
 namespace qforge::kernels::detail {
@@ -140,6 +142,78 @@ void QMul__avx512(bool is_signed, const void* a, int64_t a_step, const void* b, 
     ref::QMul(is_signed, Offset(a, i * a_step), a_step, Offset(b, i * b_step), b_step,
               static_cast<uint8_t*>(c) + i, n - i, p);
   }
+}
+
+namespace {
+
+// numerics::QuantizeValue on 16 lanes, the steps of QuantizeRow8__avx2: v = x / s (IEEE
+// division), clamped to [qmin - z - 1, qmax - z + 1] (|.| < 2^22; values beyond saturate either
+// way), rounded half to even by (v + 1.5 * 2^23) - 1.5 * 2^23, + z, clamped; NaN gives clamp(z).
+// The codes come back as int32 lanes in [qmin, qmax].
+struct Quantize16 {
+  __m512 s, lo, hi, magic;
+  __m512i z, vmin, vmax, vnan;
+  Quantize16(numerics::QuantParams p, int32_t qmin, int32_t qmax) {
+    s = _mm512_set1_ps(p.scale);
+    lo = _mm512_set1_ps(static_cast<float>(int64_t{qmin} - p.zero_point - 1));
+    hi = _mm512_set1_ps(static_cast<float>(int64_t{qmax} - p.zero_point + 1));
+    magic = _mm512_set1_ps(12582912.0f);
+    z = _mm512_set1_epi32(p.zero_point);
+    vmin = _mm512_set1_epi32(qmin);
+    vmax = _mm512_set1_epi32(qmax);
+    vnan = _mm512_set1_epi32(std::min(std::max(p.zero_point, qmin), qmax));
+  }
+  __m512i operator()(const float* x) const {
+    __m512 v = _mm512_div_ps(_mm512_loadu_ps(x), s);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);  // NaN -> lo here, replaced below
+    const __m512 r = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+    __m512i t = _mm512_add_epi32(_mm512_cvttps_epi32(r), z);
+    t = _mm512_min_epi32(_mm512_max_epi32(t, vmin), vmax);
+    return _mm512_mask_mov_epi32(t, nan, vnan);
+  }
+};
+
+}  // namespace
+
+void QuantizeToNhwc__avx512(const float* x, int64_t channels, int64_t pixels, int64_t p0,
+                            int64_t p1, numerics::QuantParams p, int32_t qmin, int32_t qmax,
+                            uint8_t* y) {
+  const Quantize16 q(p, qmin, qmax);
+  const int64_t C = channels;
+  // C = 3: each 128-bit lane holds 4 pixels as dwords [c0 c1 c2 0]; vpshufb packs their 12
+  // bytes to the front of the lane, vpermd gathers the four 12-byte runs into 48 bytes.
+  const __m512i pack3 =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
+  const __m512i gather3 = _mm512_setr_epi32(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 0, 0, 0, 0);
+  const __m512i byte = _mm512_set1_epi32(0xFF);
+  int64_t i = p0;
+  for (; i + 16 <= p1; i += 16) {
+    // Lane j: the codes of pixel i + j, channel c in byte c (int8 codes as their bit patterns).
+    __m512i v = _mm512_and_si512(q(x + i), byte);
+    for (int64_t c = 1; c < C; ++c)
+      v = _mm512_or_si512(v,
+                          _mm512_slli_epi32(_mm512_and_si512(q(x + c * pixels + i), byte), 8 * c));
+    uint8_t* out = y + i * C;
+    switch (C) {
+      case 1:
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(v));
+        break;
+      case 2:
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(v));
+        break;
+      case 3:
+        _mm512_mask_storeu_epi32(out, 0x0FFF,
+                                 _mm512_permutexvar_epi32(gather3, _mm512_shuffle_epi8(v, pack3)));
+        break;
+      default:
+        _mm512_storeu_si512(out, v);
+    }
+  }
+  for (; i < p1; ++i)
+    for (int64_t c = 0; c < C; ++c)
+      y[i * C + c] =
+          static_cast<uint8_t>(numerics::QuantizeValue(x[c * pixels + i], p, qmin, qmax));
 }
 
 }  // namespace qforge::kernels::detail

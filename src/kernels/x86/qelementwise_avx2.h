@@ -23,5 +23,11 @@ int64_t QSum__avx2(bool is_signed, const void* x, int64_t n);
 // the steps of numerics::QuantizeRun on 8 lanes.
 void QuantizeRow8__avx2(const float* x, int64_t n, numerics::QuantParams p, int32_t qmin,
                         int32_t qmax, uint8_t* q);
+// One image of QuantizeToNhwc for 1..4 channels, pixels [p0, p1): x the image's [channels,
+// pixels] floats, y its [pixels, channels] codes (AVX-512: 16 pixels per step, the channels'
+// codes combined into one dword per pixel and stored interleaved).
+void QuantizeToNhwc__avx512(const float* x, int64_t channels, int64_t pixels, int64_t p0,
+                            int64_t p1, numerics::QuantParams p, int32_t qmin, int32_t qmax,
+                            uint8_t* y);
 
 }  // namespace qforge::kernels::detail
