@@ -276,6 +276,8 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
       {144, 28, 28, 24, 1, 1, 0},  // project
       {512, 7, 7, 40, 3, 1, 1},    // layer4 3x3: 49 pixels in blocks of 36 + 13
       {64, 13, 12, 32, 3, 2, 1},   // stride-2 3x3, odd sizes
+      {8, 15, 14, 16, 9, 1, 4},    // 81 taps: tap pointers without the per-tap offset table
+      {4, 23, 21, 12, 5, 3, 2},    // 5x5 stride 3: interior columns at both edges
   };
   std::mt19937 rng(77);
   int i = 0;
