@@ -76,12 +76,32 @@ struct RowTaps {
   const int64_t* tcol;
 };
 
-// One 16-channel block (channels c0.., mask m) of one output row. kT > 0: the tap count known
+// Points trow at the input rows of output row `row`'s kernel rows (the zx row for a padding
+// row; tap t of kernel row i is trow[i * kW + j]) and returns the output row.
+inline uint8_t* SetRow(const DwNhwc512& a, int64_t row, const uint8_t** trow) {
+  const QConvShape& s = *a.shape;
+  const int64_t C = s.in_channels, oh_n = s.out_h();
+  const int64_t esize = a.kind == QGemmOutputKind::kInt32 ? 4 : 1;
+  const int64_t n = row / oh_n, oh = row % oh_n;
+  const uint8_t* img = a.x + n * s.in_h * s.in_w * C;
+  for (int64_t i = 0; i < s.kernel_h; ++i) {
+    const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+    const uint8_t* in = ih >= 0 && ih < s.in_h ? img + ih * s.in_w * C : a.zrow;
+    for (int64_t j = 0; j < s.kernel_w; ++j) trow[i * s.kernel_w + j] = in;
+  }
+  return static_cast<uint8_t*>(a.y) + row * s.out_w() * C * esize;
+}
+
+// One 16-channel block (channels c0.., mask m) of output rows. kT > 0: the tap count known
 // at compile time (weights kept in registers); 0: a.taps, weights read from memory. kS > 0: the
 // kernel is 3 x 3 (kT == 9), undilated along the row, with stride kS along the row. kFull: all
 // 16 channels of the block exist (m is all ones): plain loads and stores.
 template <int kT, bool kSigned, int kS, bool kFull>
-void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uint8_t* yrow) {
+//
+// Output rows [r_begin, r_end) (image-major row indices) in turn: the weights and constants are
+// loaded once for all of them; r.trow is rewritten per row.
+void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t r_begin, int64_t r_end, int64_t c0,
+              __mmask16 m) {
   const QConvShape& s = *a.shape;
   const int64_t taps = kT > 0 ? kT : a.taps, C = s.in_channels, Cp = a.padded_channels;
   const int64_t ow_n = s.out_w(), sw = s.stride_w, step = sw * C;
@@ -104,6 +124,7 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
   const __m512i lo32 = _mm512_set1_epi32(a.qmin), hi32 = _mm512_set1_epi32(a.qmax);
   const int64_t esize = q8 ? 1 : 4;
   const bool narrow = a.narrow;
+  uint8_t* yrow = nullptr;  // the current output row
   auto store = [&](int64_t ow, __m512i acc) {
     uint8_t* yp = yrow + (ow * C + c0) * esize;
     // The requantized values are within [qmin, qmax] (the 8-bit type): vpmovdb keeps them.
@@ -133,107 +154,104 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t c0, __mmask16 m, uin
     }
     store(ow, _mm512_add_epi32(acc0, acc1));
   };
-  const int64_t ow_lo = std::min(a.ow_lo, ow_n), ow_hi = a.ow_hi;
-  int64_t ow = 0;
-  for (; ow < ow_lo; ++ow) border(ow);
-  // Interior with a 3-wide kernel row of stride kS: eight pixels at a time. Per kernel row the
-  // (8 - 1) kS + 3 input pixels the eight windows cover are widened once each (10 for stride 1,
-  // 17 for stride 2, instead of 24) and each feeds every window that contains it; per kernel
-  // column the eight accumulators are independent chains. The same terms as below, added in
-  // another order: int32 adds modulo 2^32 do not depend on the order.
-  if constexpr (kS > 0) {
-    static_assert(kT == 9, "the kS path is the 3 x 3 kernel");
-    constexpr int kIn = 7 * kS + 3;
-    for (; ow + 8 <= ow_hi; ow += 8) {
-      __m512i acc[8];
+  for (int64_t row = r_begin; row < r_end; ++row) {
+    yrow = SetRow(a, row, r.trow);
+    const int64_t ow_lo = std::min(a.ow_lo, ow_n), ow_hi = a.ow_hi;
+    int64_t ow = 0;
+    for (; ow < ow_lo; ++ow) border(ow);
+    // Interior with a 3-wide kernel row of stride kS: eight pixels at a time. Per kernel row the
+    // (8 - 1) kS + 3 input pixels the eight windows cover are widened once each (10 for stride 1,
+    // 17 for stride 2, instead of 24) and each feeds every window that contains it; per kernel
+    // column the eight accumulators are independent chains. The same terms as below, added in
+    // another order: int32 adds modulo 2^32 do not depend on the order.
+    if constexpr (kS > 0) {
+      static_assert(kT == 9, "the kS path is the 3 x 3 kernel");
+      constexpr int kIn = 7 * kS + 3;
+      for (; ow + 8 <= ow_hi; ow += 8) {
+        __m512i acc[8];
 #pragma GCC unroll 8
-      for (int o = 0; o < 8; ++o) acc[o] = vb;
+        for (int o = 0; o < 8; ++o) acc[o] = vb;
 #pragma GCC unroll 3
-      for (int i = 0; i < 3; ++i) {
-        const uint8_t* p = r.trow[3 * i] + ((ow * kS + r.tcol[3 * i]) * C + c0);
-        __m512i x[kIn];
+        for (int i = 0; i < 3; ++i) {
+          const uint8_t* p = r.trow[3 * i] + ((ow * kS + r.tcol[3 * i]) * C + c0);
+          __m512i x[kIn];
 #pragma GCC unroll 17
-        for (int k = 0; k < kIn; ++k) x[k] = LoadX<kSigned, kFull>(p + k * C, m);
+          for (int k = 0; k < kIn; ++k) x[k] = LoadX<kSigned, kFull>(p + k * C, m);
 #pragma GCC unroll 3
-        for (int j = 0; j < 3; ++j) {
+          for (int j = 0; j < 3; ++j) {
 #pragma GCC unroll 8
-          for (int o = 0; o < 8; ++o)
-            acc[o] = _mm512_dpwssd_epi32(acc[o], x[o * kS + j], wr[3 * i + j]);
+            for (int o = 0; o < 8; ++o)
+              acc[o] = _mm512_dpwssd_epi32(acc[o], x[o * kS + j], wr[3 * i + j]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int o = 0; o < 8; ++o) store(ow + o, acc[o]);
+      }
+    }
+    // Interior: every tap inside the row; four pixels (eight accumulator chains) at a time.
+    for (; ow + 4 <= ow_hi; ow += 4) {
+      __m512i a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+      __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
+      const int64_t pix = ow * step + c0;
+      for (int64_t t = 0; t < taps; t += 2) {
+        const uint8_t* p = r.trow[t] + (r.tcol[t] * C + pix);
+        const __m512i w0 = weight(t);
+        a0 = _mm512_dpwssd_epi32(a0, LoadX<kSigned, kFull>(p, m), w0);
+        a1 = _mm512_dpwssd_epi32(a1, LoadX<kSigned, kFull>(p + step, m), w0);
+        a2 = _mm512_dpwssd_epi32(a2, LoadX<kSigned, kFull>(p + 2 * step, m), w0);
+        a3 = _mm512_dpwssd_epi32(a3, LoadX<kSigned, kFull>(p + 3 * step, m), w0);
+        if (t + 1 < taps) {
+          const uint8_t* p1 = r.trow[t + 1] + (r.tcol[t + 1] * C + pix);
+          const __m512i w1 = weight(t + 1);
+          b0 = _mm512_dpwssd_epi32(b0, LoadX<kSigned, kFull>(p1, m), w1);
+          b1 = _mm512_dpwssd_epi32(b1, LoadX<kSigned, kFull>(p1 + step, m), w1);
+          b2 = _mm512_dpwssd_epi32(b2, LoadX<kSigned, kFull>(p1 + 2 * step, m), w1);
+          b3 = _mm512_dpwssd_epi32(b3, LoadX<kSigned, kFull>(p1 + 3 * step, m), w1);
         }
       }
-#pragma GCC unroll 8
-      for (int o = 0; o < 8; ++o) store(ow + o, acc[o]);
+      store(ow, _mm512_add_epi32(a0, b0));
+      store(ow + 1, _mm512_add_epi32(a1, b1));
+      store(ow + 2, _mm512_add_epi32(a2, b2));
+      store(ow + 3, _mm512_add_epi32(a3, b3));
     }
-  }
-  // Interior: every tap inside the row; four pixels (eight accumulator chains) at a time.
-  for (; ow + 4 <= ow_hi; ow += 4) {
-    __m512i a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-    __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
-    const int64_t pix = ow * step + c0;
-    for (int64_t t = 0; t < taps; t += 2) {
-      const uint8_t* p = r.trow[t] + (r.tcol[t] * C + pix);
-      const __m512i w0 = weight(t);
-      a0 = _mm512_dpwssd_epi32(a0, LoadX<kSigned, kFull>(p, m), w0);
-      a1 = _mm512_dpwssd_epi32(a1, LoadX<kSigned, kFull>(p + step, m), w0);
-      a2 = _mm512_dpwssd_epi32(a2, LoadX<kSigned, kFull>(p + 2 * step, m), w0);
-      a3 = _mm512_dpwssd_epi32(a3, LoadX<kSigned, kFull>(p + 3 * step, m), w0);
-      if (t + 1 < taps) {
-        const uint8_t* p1 = r.trow[t + 1] + (r.tcol[t + 1] * C + pix);
-        const __m512i w1 = weight(t + 1);
-        b0 = _mm512_dpwssd_epi32(b0, LoadX<kSigned, kFull>(p1, m), w1);
-        b1 = _mm512_dpwssd_epi32(b1, LoadX<kSigned, kFull>(p1 + step, m), w1);
-        b2 = _mm512_dpwssd_epi32(b2, LoadX<kSigned, kFull>(p1 + 2 * step, m), w1);
-        b3 = _mm512_dpwssd_epi32(b3, LoadX<kSigned, kFull>(p1 + 3 * step, m), w1);
+    for (; ow < ow_hi; ++ow) {
+      __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
+      const int64_t pix = ow * step + c0;
+      for (int64_t t = 0; t < taps; ++t) {
+        const __m512i x = LoadX<kSigned, kFull>(r.trow[t] + (r.tcol[t] * C + pix), m);
+        if (t % 2 == 0)
+          acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
+        else
+          acc1 = _mm512_dpwssd_epi32(acc1, x, weight(t));
       }
+      store(ow, _mm512_add_epi32(acc0, acc1));
     }
-    store(ow, _mm512_add_epi32(a0, b0));
-    store(ow + 1, _mm512_add_epi32(a1, b1));
-    store(ow + 2, _mm512_add_epi32(a2, b2));
-    store(ow + 3, _mm512_add_epi32(a3, b3));
+    for (ow = std::max(ow, ow_lo); ow < ow_n; ++ow) border(ow);
   }
-  for (; ow < ow_hi; ++ow) {
-    __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
-    const int64_t pix = ow * step + c0;
-    for (int64_t t = 0; t < taps; ++t) {
-      const __m512i x = LoadX<kSigned, kFull>(r.trow[t] + (r.tcol[t] * C + pix), m);
-      if (t % 2 == 0)
-        acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
-      else
-        acc1 = _mm512_dpwssd_epi32(acc1, x, weight(t));
-    }
-    store(ow, _mm512_add_epi32(acc0, acc1));
-  }
-  for (ow = std::max(ow, ow_lo); ow < ow_n; ++ow) border(ow);
 }
 
 template <int kT, bool kSigned, int kS = 0>
 void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
   const QConvShape& s = *a.shape;
-  const int64_t C = s.in_channels, oh_n = s.out_h(), ow_n = s.out_w();
-  const int64_t esize = a.kind == QGemmOutputKind::kInt32 ? 4 : 1;
-  const int64_t taps = s.kernel_h * s.kernel_w;
+  const int64_t C = s.in_channels, taps = s.kernel_h * s.kernel_w;
   std::vector<const uint8_t*> trow(taps);
   std::vector<int64_t> tcol(taps);
   for (int64_t i = 0; i < s.kernel_h; ++i)
     for (int64_t j = 0; j < s.kernel_w; ++j)
       tcol[i * s.kernel_w + j] = j * s.dilation_w - s.pad_left;
   const RowTaps rt{trow.data(), tcol.data()};
-  for (int64_t r = r_begin; r < r_end; ++r) {
-    const int64_t n = r / oh_n, oh = r % oh_n;
-    const uint8_t* img = a.x + n * s.in_h * s.in_w * C;
-    for (int64_t i = 0; i < s.kernel_h; ++i) {
-      const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
-      const uint8_t* row = ih >= 0 && ih < s.in_h ? img + ih * s.in_w * C : a.zrow;
-      for (int64_t j = 0; j < s.kernel_w; ++j) trow[i * s.kernel_w + j] = row;
-    }
-    uint8_t* yrow = static_cast<uint8_t*>(a.y) + r * ow_n * C * esize;
+  // Groups of four output rows, all channel blocks of a group in turn: a block's weights and
+  // constants are loaded once per group, and the group's input rows stay in L1 / L2.
+  constexpr int64_t kGroup = 4;
+  for (int64_t g = r_begin; g < r_end; g += kGroup) {
+    const int64_t g_end = std::min(r_end, g + kGroup);
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       const int64_t valid = std::min<int64_t>(16, C - c0);
       const auto m = static_cast<__mmask16>((1u << valid) - 1);
       if (valid == 16)
-        RowBlock<kT, kSigned, kS, true>(a, rt, c0, m, yrow);
+        RowBlock<kT, kSigned, kS, true>(a, rt, g, g_end, c0, m);
       else
-        RowBlock<kT, kSigned, kS, false>(a, rt, c0, m, yrow);
+        RowBlock<kT, kSigned, kS, false>(a, rt, g, g_end, c0, m);
     }
   }
 }
