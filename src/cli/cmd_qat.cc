@@ -201,6 +201,7 @@ int RunQat(const QatCliOptions& o) {
     j["lr_quant"] = o.lr_quant >= 0 ? o.lr_quant : o.lr;
     j["weight_decay"] = o.weight_decay;
     j["temperature"] = o.temperature;
+    if (o.estimator == "soft") j["soft_fraction"] = o.soft_fraction;
     j["freeze_observers"] = o.freeze_observers;
     j["freeze_bn"] = o.freeze_bn;
     j["val_images"] = o.val_images;
@@ -224,6 +225,10 @@ int RunQat(const QatCliOptions& o) {
     j["integer"] = 100.0 * int_eval.top1();
     j["agreement"] = 100.0 * double(agree) / nt;
     j["differ"] = test.size() - agree;
+    j["weight_scale_change"] = {{"median", tr.weight_scale_change_median},
+                                {"max", tr.weight_scale_change_max}};
+    j["activation_scale_change"] = {{"median", tr.act_scale_change_median},
+                                    {"max", tr.act_scale_change_max}};
     j["train_seconds"] = tr.seconds;
     j["total_seconds"] = Seconds(start);
     j["output"] = o.output;

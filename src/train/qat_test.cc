@@ -270,6 +270,29 @@ TEST(Qat, TrainQatFirstStepIsAdamWWithParameterGroups) {
   EXPECT_GT(full_scales, 0);
   EXPECT_GT(checked_weights, 0);
   EXPECT_GT(checked_scales, 0);
+
+  // The scale-change summary: the largest |s1 / s0 - 1| of the activation / weight scales.
+  double act_max = 0, w_max = 0;
+  for (const FakeQuantSite& site : m.sites) {
+    if (site.kind == FakeQuantSite::Kind::kConstant) continue;
+    const Tensor& s0 = before.graph.initializers.at(site.scale);
+    const Tensor& s1 = m.graph.initializers.at(site.scale);
+    double& mx = site.kind == FakeQuantSite::Kind::kWeight ? w_max : act_max;
+    for (int64_t i = 0; i < s0.numel(); ++i)
+      mx = std::max(mx, std::abs(double(s1.data<float>()[i]) / s0.data<float>()[i] - 1.0));
+  }
+  EXPECT_GT(act_max, 0.0);
+  EXPECT_NEAR(r.act_scale_change_max, act_max, 1e-12);
+  EXPECT_NEAR(r.weight_scale_change_max, w_max, 1e-12);
+  EXPECT_GE(r.act_scale_change_median, 0.0);
+  EXPECT_LE(r.act_scale_change_median, r.act_scale_change_max);
+
+  // ste with frozen observers: no scale moves.
+  QatOptions ste_options;
+  QatModel ste = PrepareQat(Cnn().fp32, Cnn().table, ste_options);
+  const QatTrainResult rs = TrainQat(ste, Cnn().fp32, train, to);
+  EXPECT_EQ(rs.weight_scale_change_max, 0.0);
+  EXPECT_EQ(rs.act_scale_change_max, 0.0);
 }
 
 // --freeze-bn-step: a BatchNormalization is back after each folded Conv (the CNN's two); in

@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "qforge/passes/passes.h"
 #include "qforge/runtime/session.h"
@@ -83,6 +84,23 @@ double HeldOutAccuracy(Autograd& ag, const std::string& input, const std::string
   return idx.empty() ? 0.0 : double(correct) / double(idx.size());
 }
 
+// Median and maximum of |end / start - 1| over the elements of the named scale tensors of
+// `start` and `end` (same names and shapes); {-1, -1} when there are none.
+std::pair<double, double> ScaleChange(const std::map<std::string, Tensor>& start,
+                                      const std::map<std::string, Tensor>& end) {
+  std::vector<double> r;
+  for (const auto& [name, s0] : start) {
+    const Tensor& s1 = end.at(name);
+    for (int64_t i = 0; i < s0.numel(); ++i) {
+      const double a = s0.data<float>()[i], b = s1.data<float>()[i];
+      if (a != 0) r.push_back(std::abs(b / a - 1.0));
+    }
+  }
+  if (r.empty()) return {-1.0, -1.0};
+  std::sort(r.begin(), r.end());
+  return {r[r.size() / 2], r.back()};
+}
+
 }  // namespace
 
 QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::LabeledImages& train,
@@ -98,6 +116,13 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
     throw Error("QAT: the model must have one input and a logits output");
   const std::string input = model.graph.inputs[0].name;
   const std::string output = model.graph.outputs[0].name;
+  // The weight / activation scales at the start, for QatTrainResult's scale-change summary.
+  std::map<std::string, Tensor> w_scales0, a_scales0;
+  for (const FakeQuantSite& site : model.sites) {
+    if (site.kind == FakeQuantSite::Kind::kConstant) continue;
+    auto& dst = site.kind == FakeQuantSite::Kind::kWeight ? w_scales0 : a_scales0;
+    dst.emplace(site.scale, model.graph.initializers.at(site.scale).Clone());
+  }
   // Training pool and held-out images: without val_images the pool is every image in file order
   // (so the epochs' shuffles are those of earlier versions); with it, the last val_images of a
   // seed-fixed shuffle are held out and the pool is the rest, in file order.
@@ -271,6 +296,10 @@ QatTrainResult TrainQat(QatModel& model, const ir::Graph& teacher, const data::L
   }
   FoldQatBatchNorms(model);
   SnapBiases(model);
+  std::tie(result.weight_scale_change_median, result.weight_scale_change_max) =
+      ScaleChange(w_scales0, model.graph.initializers);
+  std::tie(result.act_scale_change_median, result.act_scale_change_max) =
+      ScaleChange(a_scales0, model.graph.initializers);
   return result;
 }
 

@@ -212,6 +212,12 @@ struct QatTrainResult {
   std::vector<std::pair<int64_t, double>> val_history;  // (step, held-out accuracy)
   double seconds = 0;
   double final_loss = 0;
+  // How far the trained quantizer scales moved (lsq; the observers of ste / soft when not
+  // frozen): |s_end / s_start - 1| over every element of the weight scales and of the
+  // activation scales, median and maximum (0 when nothing moved; -1 without such scales). A
+  // BatchNorm fold (bn_freeze_step > 0) multiplies weight scales by |a_c| and counts as a move.
+  double weight_scale_change_median = -1, weight_scale_change_max = -1;
+  double act_scale_change_median = -1, act_scale_change_max = -1;
 };
 
 // Trains model.graph in place on `train` (images f32 [N, 1, 28, 28] in [0, 1], labels) with the
