@@ -72,7 +72,7 @@ inline __m512i LoadX(const uint8_t* p, __mmask16 m) {
 // The taps of one output row: tap t reads row trow[t] (an input row, or the zx row) at pixel
 // column ow * stride_w + tcol[t].
 struct RowTaps {
-  const uint8_t** trow;
+  const uint8_t* const* trow;
   const int64_t* tcol;
 };
 
@@ -98,10 +98,10 @@ inline uint8_t* SetRow(const DwNhwc512& a, int64_t row, const uint8_t** trow) {
 // 16 channels of the block exist (m is all ones): plain loads and stores.
 template <int kT, bool kSigned, int kS, bool kFull>
 //
-// Output rows [r_begin, r_end) (image-major row indices) in turn: the weights and constants are
-// loaded once for all of them; r.trow is rewritten per row.
-void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t r_begin, int64_t r_end, int64_t c0,
-              __mmask16 m) {
+// Output rows i < nrows (row i: taps trows[i * taps ..], output yrows[i]) in turn: the weights
+// and constants are loaded once for all of them.
+void RowBlock(const DwNhwc512& a, const uint8_t* const* trows, const int64_t* tcol,
+              uint8_t* const* yrows, int64_t nrows, int64_t c0, __mmask16 m) {
   const QConvShape& s = *a.shape;
   const int64_t taps = kT > 0 ? kT : a.taps, C = s.in_channels, Cp = a.padded_channels;
   const int64_t ow_n = s.out_w(), sw = s.stride_w, step = sw * C;
@@ -140,22 +140,26 @@ void RowBlock(const DwNhwc512& a, const RowTaps& r, int64_t r_begin, int64_t r_e
     else
       _mm_mask_storeu_epi8(yp, m, v);
   };
-  // A pixel whose taps may fall into the left / right padding: checked per tap.
+  RowTaps r{trows, tcol};  // the current row's taps
+  // A pixel whose taps may fall into the left / right padding: checked per tap (three chains).
   auto border = [&](int64_t ow) {
-    __m512i acc0 = vb, acc1 = _mm512_setzero_si512();
+    __m512i acc0 = vb, acc1 = _mm512_setzero_si512(), acc2 = _mm512_setzero_si512();
     for (int64_t t = 0; t < taps; ++t) {
       const int64_t iw = ow * sw + r.tcol[t];
       const uint8_t* p = iw >= 0 && iw < s.in_w ? r.trow[t] + iw * C : a.zrow;
       const __m512i x = LoadX<kSigned, kFull>(p + c0, m);
-      if (t % 2 == 0)
+      if (t % 3 == 0)
         acc0 = _mm512_dpwssd_epi32(acc0, x, weight(t));
-      else
+      else if (t % 3 == 1)
         acc1 = _mm512_dpwssd_epi32(acc1, x, weight(t));
+      else
+        acc2 = _mm512_dpwssd_epi32(acc2, x, weight(t));
     }
-    store(ow, _mm512_add_epi32(acc0, acc1));
+    store(ow, _mm512_add_epi32(acc0, _mm512_add_epi32(acc1, acc2)));
   };
-  for (int64_t row = r_begin; row < r_end; ++row) {
-    yrow = SetRow(a, row, r.trow);
+  for (int64_t row = 0; row < nrows; ++row) {
+    r.trow = trows + row * taps;
+    yrow = yrows[row];
     const int64_t ow_lo = std::min(a.ow_lo, ow_n), ow_hi = a.ow_hi;
     int64_t ow = 0;
     for (; ow < ow_lo; ++ow) border(ow);
@@ -234,24 +238,25 @@ template <int kT, bool kSigned, int kS = 0>
 void Rows(const DwNhwc512& a, int64_t r_begin, int64_t r_end) {
   const QConvShape& s = *a.shape;
   const int64_t C = s.in_channels, taps = s.kernel_h * s.kernel_w;
-  std::vector<const uint8_t*> trow(taps);
+  constexpr int64_t kGroup = 4;
+  std::vector<const uint8_t*> trows(kGroup * taps);
+  uint8_t* yrows[kGroup];
   std::vector<int64_t> tcol(taps);
   for (int64_t i = 0; i < s.kernel_h; ++i)
     for (int64_t j = 0; j < s.kernel_w; ++j)
       tcol[i * s.kernel_w + j] = j * s.dilation_w - s.pad_left;
-  const RowTaps rt{trow.data(), tcol.data()};
   // Groups of four output rows, all channel blocks of a group in turn: a block's weights and
   // constants are loaded once per group, and the group's input rows stay in L1 / L2.
-  constexpr int64_t kGroup = 4;
   for (int64_t g = r_begin; g < r_end; g += kGroup) {
-    const int64_t g_end = std::min(r_end, g + kGroup);
+    const int64_t nrows = std::min(r_end - g, kGroup);
+    for (int64_t i = 0; i < nrows; ++i) yrows[i] = SetRow(a, g + i, trows.data() + i * taps);
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       const int64_t valid = std::min<int64_t>(16, C - c0);
       const auto m = static_cast<__mmask16>((1u << valid) - 1);
       if (valid == 16)
-        RowBlock<kT, kSigned, kS, true>(a, rt, g, g_end, c0, m);
+        RowBlock<kT, kSigned, kS, true>(a, trows.data(), tcol.data(), yrows, nrows, c0, m);
       else
-        RowBlock<kT, kSigned, kS, false>(a, rt, g, g_end, c0, m);
+        RowBlock<kT, kSigned, kS, false>(a, trows.data(), tcol.data(), yrows, nrows, c0, m);
     }
   }
 }
