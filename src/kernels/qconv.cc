@@ -248,10 +248,14 @@ void RowRunPointers(const QConvShape& s, const uint8_t* img, uint8_t flip, uint8
     if (b > a) CopyFlip(dst + a * C, img + (ih * s.in_w + (a - s.pad_left)) * C, (b - a) * C, flip);
     std::memset(dst + b * C, pad_code, (wp - b) * C);
   }
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t oh = p / ow_n, ow = p % ow_n;
-    const uint8_t* base = buf + (oh - oh0) * s.stride_h * row_bytes + ow * s.stride_w * C;
-    for (int64_t i = 0; i < s.kernel_h; ++i) *ptrs++ = base + i * s.dilation_h * row_bytes;
+  // Output row by output row, no division per pixel.
+  const int64_t kh = s.kernel_h, step = s.stride_w * C, row_step = s.dilation_h * row_bytes;
+  for (int64_t p = p0; p < p1;) {
+    const int64_t oh = p / ow_n, row_end = std::min(p1, (oh + 1) * ow_n);
+    const uint8_t* base = buf + (oh - oh0) * s.stride_h * row_bytes + (p - oh * ow_n) * step;
+    for (; p < row_end; ++p, base += step, ptrs += kh) {
+      for (int64_t i = 0; i < kh; ++i) ptrs[i] = base + i * row_step;
+    }
   }
 }
 
