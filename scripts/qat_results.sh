@@ -36,6 +36,10 @@ THREADS=${THREADS:-1}
 # Learning rates: W8 3e-5 (about 1% of the rate the fp32 models were trained with, 3e-3 / 4e-3:
 # a short fine-tune that stays near the calibrated starting point); W4 3e-4 (more to recover).
 # Runs are listed in the order they matter (a partial table is still useful).
+# rec_*: the documented default W8A8 recipe (docs/training.md, "The W8A8 recipe"): label-free
+# distillation toward the fp32 model (--distill), AdamW --lr 1e-5 with cosine decay, 1 epoch of
+# 12 800 images (3 200 for MobileNetV2), every estimator, several seeds (--seed also draws the
+# calibration images, so each seed has its own static PTQ baseline).
 CONFIGS=$(cat <<'EOF'
 cnn_w8_ste_distill   models/fmnist_cnn.onnx          ste  8 1 1 12800 3e-5  adamw
 cnn_w8_ste           models/fmnist_cnn.onnx          ste  8 0 1 12800 3e-5  adamw
@@ -53,6 +57,22 @@ cnn_w8_lsq_full      models/fmnist_cnn.onnx          lsq  8 0 1 60000 3e-5  adam
 cnn_w8_soft_full     models/fmnist_cnn.onnx          soft 8 0 1 60000 3e-5  adamw
 cnn_w8_lsq_mix_val   models/fmnist_cnn.onnx          lsq  8 0.5 1 12800 3e-5 adamw --val-images 5000
 cnn_w8_soft_mix_val  models/fmnist_cnn.onnx          soft 8 0.5 1 12800 3e-5 adamw --val-images 5000
+rec_cnn_w8_ste_s1    models/fmnist_cnn.onnx          ste  8 1 1 12800 1e-5  adamw --seed 1
+rec_cnn_w8_lsq_s1    models/fmnist_cnn.onnx          lsq  8 1 1 12800 1e-5  adamw --seed 1
+rec_cnn_w8_soft_s1   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adamw --seed 1
+rec_cnn_w8_ste_s2    models/fmnist_cnn.onnx          ste  8 1 1 12800 1e-5  adamw --seed 2
+rec_cnn_w8_lsq_s2    models/fmnist_cnn.onnx          lsq  8 1 1 12800 1e-5  adamw --seed 2
+rec_cnn_w8_soft_s2   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adamw --seed 2
+rec_cnn_w8_ste_s3    models/fmnist_cnn.onnx          ste  8 1 1 12800 1e-5  adamw --seed 3
+rec_cnn_w8_lsq_s3    models/fmnist_cnn.onnx          lsq  8 1 1 12800 1e-5  adamw --seed 3
+rec_cnn_w8_soft_s3   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adamw --seed 3
+rec_cnn_w8_ste_full  models/fmnist_cnn.onnx          ste  8 1 1 60000 1e-5  adamw --seed 1
+rec_cnn_w8_lsq_full  models/fmnist_cnn.onnx          lsq  8 1 1 60000 1e-5  adamw --seed 1
+rec_cnn_w8_soft_full models/fmnist_cnn.onnx          soft 8 1 1 60000 1e-5  adamw --seed 1
+cnn_w8_ste_bn100     models/fmnist_cnn.onnx          ste  8 0 1 12800 3e-5  adamw --freeze-bn-step 100
+rec_mbv2_w8_ste_s1   models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  1e-5  adamw --seed 1
+rec_mbv2_w8_lsq_s1   models/fmnist_mobilenetv2.onnx  lsq  8 1 1 3200  1e-5  adamw --seed 1
+rec_mbv2_w8_soft_s1  models/fmnist_mobilenetv2.onnx  soft 8 1 1 3200  1e-5  adamw --seed 1
 mbv2_w8_ste          models/fmnist_mobilenetv2.onnx  ste  8 0 1 3200  3e-5  adamw
 mbv2_w8_ste_distill  models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  3e-5  adamw
 mbv2_w4_ste          models/fmnist_mobilenetv2.onnx  ste  4 0 1 3200  3e-4  adamw
@@ -82,23 +102,47 @@ run_one() {
   # shellcheck disable=SC2206  # EXTRA FLAGS are words
   [[ -n "$extra" ]] && cmd+=($extra)
   echo "${cmd[*]}" >"$OUT/$name.cmd"
+  # The binary's commit (of the source tree it was run from) and the machine load, for the table's notes.
+  echo "# source tree $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$name.cmd"
   echo "== $name: ${cmd[*]}" >&2
   "${cmd[@]}" >"$OUT/$name.log" 2>&1 || { echo "qat_results.sh: $name failed, see $OUT/$name.log" >&2; return 1; }
+  echo "# finished $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$name.cmd"
   tail -n 4 "$OUT/$name.log" >&2
 }
 
+# One markdown table of the runs in a JSON array file.
+render() {
+  echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | selection | seed | threads | train s | total s | fp32 % | static PTQ W8A8 % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
+  echo "|---|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  jq -r '.[] | (.distill_weight // (if .distill then 1 else 0 end)) as $w | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if $w == 1 then "distill (no labels)" elif $w > 0 then "labels + distill \($w)" else "labels" end)\(if (.freeze_bn // 0) > 0 then ", BN stats until step \(.freeze_bn)" else "" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(if (.val_images // 0) > 0 then "held-out \(.val_images): step \(.selected_step)" else "last step" end) | \(.seed) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' "$1"
+}
+
+# results.md: the recipe runs (rec_*) first, then every other configuration; results.json: all.
 table() {
   local names
   names=$(awk '{print $1}' <<<"$CONFIGS")
-  local files=()
-  for n in $names; do [[ -f "$OUT/$n.json" ]] && files+=("$OUT/$n.json"); done
+  local files=() rec=() other=()
+  for n in $names; do
+    [[ -f "$OUT/$n.json" ]] || continue
+    files+=("$OUT/$n.json")
+    if [[ "$n" == rec_* ]]; then rec+=("$OUT/$n.json"); else other+=("$OUT/$n.json"); fi
+  done
   [[ ${#files[@]} -gt 0 ]] || { echo "qat_results.sh: no runs in $OUT" >&2; exit 1; }
   jq -s '.' "${files[@]}" >"$OUT/results.json"
   {
-    echo "| model | bits | estimator | loss | optimizer, lr | epochs x images | steps | selection | threads | train s | total s | fp32 % | static PTQ W8A8 % | QAT % (integer) | vs fp32 | vs PTQ | agreement % |"
-    echo "|---|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    jq -r '.[] | (.distill_weight // (if .distill then 1 else 0 end)) as $w | "| \(.model | sub(".*/"; "") | sub("\\.onnx$"; "")) | W\(.bits_w)A\(.bits_a) | \(.estimator) | \(if $w == 1 then "distill (no labels)" elif $w > 0 then "labels + distill \($w)" else "labels" end)\(if (.freeze_bn // 0) > 0 then ", BN stats until step \(.freeze_bn)" else "" end) | \(.optimizer) \(.lr) | \(.epochs) x \(.images_per_epoch) | \(.steps) | \(if (.val_images // 0) > 0 then "held-out \(.val_images): step \(.selected_step)" else "last step" end) | \(.threads) | \(.train_seconds | floor) | \(.total_seconds | floor) | \(.fp32 * 100 | round / 100) | \(.ptq * 100 | round / 100) | \(.integer * 100 | round / 100) | \((.integer - .fp32) * 100 | round / 100) | \((.integer - .ptq) * 100 | round / 100) | \(.agreement * 100 | round / 100) |"' \
-      "$OUT/results.json"
+    if [[ ${#rec[@]} -gt 0 ]]; then
+      echo "The W8A8 recipe (rec_* runs):"
+      echo
+      jq -s '.' "${rec[@]}" >"$OUT/results_recipe.json"
+      render "$OUT/results_recipe.json"
+      echo
+      echo "Every other configuration:"
+      echo
+    fi
+    if [[ ${#other[@]} -gt 0 ]]; then
+      jq -s '.' "${other[@]}" >"$OUT/results_other.json"
+      render "$OUT/results_other.json"
+    fi
   } >"$OUT/results.md"
   cat "$OUT/results.md"
 }
