@@ -84,6 +84,10 @@ void Shapes(benchmark::internal::Benchmark* b) {
       ->Args({196, 256, 2304})
       ->Args({1, 1000, 512})
       ->Args({64, 4096, 4096})
+      // MobileNetV2's pointwise layers at 112x112 and 56x56 (small K: the epilogue dominates).
+      ->Args({12544, 96, 16})
+      ->Args({12544, 16, 32})
+      ->Args({3136, 24, 144})
       ->ArgNames({"M", "N", "K"})
       ->Unit(benchmark::kMicrosecond);
   // One thread: rates from the thread's CPU time (robust on a shared machine); several threads:

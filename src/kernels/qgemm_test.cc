@@ -292,6 +292,46 @@ TEST_P(QGemmKernelTest, RequantizeSmallMultipliersBitExact) {
   }
 }
 
+// Multipliers with rounding shifts n in [33, 53] (typical of convolutions), output zero points
+// at both ends of the type, the whole-type clamp and narrower ones, accumulators over the whole
+// int32 range (biases anywhere in it), n = 33 and n = 53 at the ends; rows 1..25 and N = 16
+// (a half panel: the VNNI kernel stores four rows per packed vector), 17, 32, 48 (a full and a
+// half panel), 64.
+TEST_P(QGemmKernelTest, RequantizeZeroPointExtremesAndHalfPanelsBitExact) {
+  std::mt19937 rng(12);
+  int rep = 0;
+  for (int64_t M : {1, 3, 4, 5, 8, 12, 13, 25}) {
+    for (int64_t N : {16, 17, 32, 48, 64}) {
+      ++rep;
+      const bool s = rep % 2 == 1;
+      Problem p =
+          MakeProblem(M, N, 1 + rep % 7, rep % 3 == 0, rep % 5 == 0 ? 2 : 0,
+                      s ? QGemmOutputKind::kInt8 : QGemmOutputKind::kUint8, rep % 4 != 0, rng);
+      for (auto& v : p.bias) v = static_cast<int32_t>(rng());
+      for (auto& m : p.mult) {
+        const int e = -2 - static_cast<int>(rng() % 21);  // n = 31 - e in [33, 53]
+        m = QuantizeMultiplier(std::ldexp(0.5 + (rng() % 1000) / 2000.0, e));
+        ASSERT_GE(31 - m.shift, 33);
+        ASSERT_LE(31 - m.shift, 53);
+      }
+      if (p.mult.size() > 3) {
+        p.mult[0] = QuantizeMultiplier(0.0);
+        p.mult[1] = FixedMultiplier{std::numeric_limits<int32_t>::max(), -2};   // n = 33
+        p.mult[2] = FixedMultiplier{std::numeric_limits<int32_t>::max(), -22};  // n = 53
+        p.bias[1] = std::numeric_limits<int32_t>::max();
+        p.bias[2] = std::numeric_limits<int32_t>::min();
+      }
+      p.out.multipliers = p.mult.data();
+      p.out.zero_point = (rep / 2) % 2 == 0 ? (s ? -128 : 0) : (s ? 127 : 255);
+      p.out.qmin = s ? -128 : 0;
+      p.out.qmax = s ? 127 : 255;
+      if (rep % 3 == 0) p.out.qmin += 7;  // a clamp inside the type: max / min stay
+      ExpectSame(p, GetParam(), RunRef(p), RunFast(p, GetParam()));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 // All operands at their extremes with the largest K: |sum| approaches 2^31. An int16-saturating
 // path (vpmaddubsw: 2 * 255 * 127 > 32767) or an int32 overflow would change these values.
 TEST_P(QGemmKernelTest, ExtremeOperandsNeverClip) {

@@ -10,14 +10,15 @@
 //
 // Why no sum can clip: vpdpbusd (the non-saturating form; NOT vpdpbusds) multiplies 4 uint8 x
 // int8 pairs, adds the 4 products and the int32 accumulator with no intermediate rounding or
-// saturation: each product is in [-255 * 128, 255 * 127], so after K <= 2^15 terms
-// |acc| <= 255 * 128 * 2^15 < 2^30 < 2^31. The zero-point/bias corrections (col_offset,
-// zb * rowsum) are added modulo 2^32 and the exact total fits in int32 (qgemm.h), so the
-// result is exact. Requantization is numerics::Requantize lane by lane: the 64-bit product
-// acc * mantissa (vpmuldq, exact), + 2^(n-1), arithmetic shift right by n (vpsravq, exact), + zero
-// point and clamp in 64 bits, then narrowed (the value is already within [qmin, qmax]). When every
-// column has n >= 33 (multipliers below 1/4, the usual case) the same value comes from the high
-// 32 bits of the product with 32-bit operations only (RequantizeHi, proof there).
+// saturation, modulo 2^32: each product is in [-255 * 128, 255 * 127], so the K <= 2^15 terms
+// sum to |sum| <= 255 * 128 * 2^15 < 2^30 < 2^31. The accumulators start at the column offset
+// (bias and zero-point terms, col_offset) and zb * rowsum is subtracted at the end, all modulo
+// 2^32 like the products; the exact total fits in int32 (qgemm.h), so the wrapped result is
+// the exact one whatever the order. Requantization is numerics::Requantize lane by lane: the 64-bit
+// product acc * mantissa (vpmuldq, exact), + 2^(n-1), arithmetic shift right by n (vpsravq, exact),
+// + zero point and clamp in 64 bits, then narrowed (the value is already within [qmin, qmax]). When
+// every column has n >= 33 (multipliers below 1/4, the usual case) the same value comes from the
+// high 32 bits of the product with 32-bit operations only (RequantizeHi, proof there).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -107,10 +108,10 @@ __attribute__((always_inline)) inline __m512i RequantizeHi(__m512i acc, const Co
   return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), lo), hi);
 }
 
-// The exact int32 accumulator of row m: raw sum + column offset (- zb * rowsum(A')).
+// The exact int32 accumulator of row m: the tile's sum (which started at the column offset)
+// - zb * rowsum(A').
 __attribute__((always_inline)) inline __m512i Correct(const QGemmCall& call, const ColumnConsts& cc,
                                                       __m512i acc, int64_t m) {
-  acc = _mm512_add_epi32(acc, cc.offset);
   if (call.col_zb) {
     acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(cc.zb, _mm512_set1_epi32(call.row_sums[m])));
   }
@@ -160,19 +161,37 @@ void Epilogue(const QGemmCall& call, const int32_t* sums, int rows, int64_t m,
   };
   auto* c = static_cast<int8_t*>(call.c) + m * call.ldc + n0;
   int r = 0;
+  // Four int32 vectors narrowed by two saturating packs (exact: every value is inside the 8-bit
+  // type) into 128-bit lanes L of [a cols 4L..4L+3, b cols 4L.., c cols 4L.., d cols 4L..];
+  // `order` puts vector a's 16 bytes in 128-bit lane 0, b's in lane 1, and so on.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  auto pack4 = [&](__m512i a, __m512i b, __m512i cc, __m512i d) {
+    const __m512i w0 = _mm512_packs_epi32(a, b), w1 = _mm512_packs_epi32(cc, d);
+    return _mm512_permutexvar_epi32(
+        order, is_signed ? _mm512_packs_epi16(w0, w1) : _mm512_packus_epi16(w0, w1));
+  };
+  if (cols == 16) {
+    // Sixteen columns (a half panel, e.g. N = 16): four rows per packed vector, one 16-byte
+    // store each (masked vpmovdb stores per row are slow).
+    for (; r + 3 < rows; r += 4) {
+      const __m512i v = pack4(quantize(c0, r, 0), quantize(c0, r + 1, 0), quantize(c0, r + 2, 0),
+                              quantize(c0, r + 3, 0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + r * call.ldc), _mm512_castsi512_si128(v));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (r + 1) * call.ldc),
+                       _mm512_extracti32x4_epi32(v, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (r + 2) * call.ldc),
+                       _mm512_extracti32x4_epi32(v, 2));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(c + (r + 3) * call.ldc),
+                       _mm512_extracti32x4_epi32(v, 3));
+    }
+  }
   if (cols == kNr) {
-    // Two full rows at a time: the four int32 vectors are narrowed by two saturating packs
-    // (exact: every value is inside the 8-bit type) into 128-bit lanes of [row r cols 4L..4L+3,
-    // row r cols 16+4L.., row r+1 cols 4L.., row r+1 cols 16+4L..]; one dword permutation puts
-    // row r's 32 bytes in the low half and row r+1's in the high half.
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // Two full rows at a time: lanes [row r cols 4L.., row r cols 16+4L.., row r+1 cols 4L..,
+    // row r+1 cols 16+4L..], so row r's 32 bytes land in the low half and row r+1's in the high.
     for (; r + 1 < rows; r += 2) {
       const __m512i q0 = quantize(c0, r, 0), q1 = quantize(c1, r, 1);
       const __m512i q2 = quantize(c0, r + 1, 0), q3 = quantize(c1, r + 1, 1);
-      const __m512i b =
-          is_signed ? _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3))
-                    : _mm512_packus_epi16(_mm512_packus_epi32(q0, q1), _mm512_packus_epi32(q2, q3));
-      const __m512i v = _mm512_permutexvar_epi32(order, b);
+      const __m512i v = pack4(q0, q1, q2, q3);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * call.ldc), _mm512_castsi512_si256(v));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (r + 1) * call.ldc),
                           _mm512_extracti64x4_epi64(v, 1));
@@ -185,12 +204,13 @@ void Epilogue(const QGemmCall& call, const int32_t* sums, int rows, int64_t m,
   }
 }
 
-// The full 12 x 32 tile: A' rows m..m+11 times the panel b over all Kpad, raw sums into
-// out[12][32]. Written with 24 named accumulators because GCC 12 keeps an accumulator array
-// of this size in memory (a store per step) instead of registers.
+// The full 12 x 32 tile: A' rows m..m+11 times the panel b over all Kpad, sums (started at
+// init0 / init1, the column offsets) into out[12][32]. Written with 24 named accumulators because
+// GCC 12 keeps an accumulator array of this size in memory (a store per step) instead of registers.
 #define QF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-void AccumulateFull(int64_t quads, const uint8_t* a, int64_t lda, const int8_t* b, int32_t* out) {
-#define QF_DECL(r) __m512i x##r = _mm512_setzero_si512(), y##r = _mm512_setzero_si512();
+void AccumulateFull(int64_t quads, const uint8_t* a, int64_t lda, const int8_t* b, __m512i init0,
+                    __m512i init1, int32_t* out) {
+#define QF_DECL(r) __m512i x##r = init0, y##r = init1;
   QF_ROWS(QF_DECL)
 #undef QF_DECL
   const uint8_t* a0 = a;
@@ -222,8 +242,8 @@ void AccumulateFull(int64_t quads, const uint8_t* a, int64_t lda, const int8_t* 
 // seg_quads quads; run s of row r starts at ptrs[r * segments + s]. The same sums in the same
 // order (B is walked exactly as for plain rows); only where each quad of A comes from differs.
 void AccumulateGather(int64_t segments, int64_t seg_quads, const uint8_t* const* ptrs,
-                      const int8_t* b, int32_t* out) {
-#define QF_DECL(r) __m512i x##r = _mm512_setzero_si512(), y##r = _mm512_setzero_si512();
+                      const int8_t* b, __m512i init0, __m512i init1, int32_t* out) {
+#define QF_DECL(r) __m512i x##r = init0, y##r = init1;
   QF_ROWS(QF_DECL)
 #undef QF_DECL
   const int64_t seg_bytes = seg_quads * 4;
@@ -261,9 +281,10 @@ void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts&
     alignas(64) int32_t sums[kMr * kNr];
     if (call.a_ptrs) {
       AccumulateGather(call.segments, quads / call.segments, call.a_ptrs + m * call.segments, b,
-                       sums);
+                       c0.offset, c1.offset, sums);
     } else {
-      AccumulateFull(quads, static_cast<const uint8_t*>(call.a) + m * call.lda, call.lda, b, sums);
+      AccumulateFull(quads, static_cast<const uint8_t*>(call.a) + m * call.lda, call.lda, b,
+                     c0.offset, c1.offset, sums);
     }
     Epilogue(call, sums, R, m, c0, c1, n0, cols);
     return;
@@ -275,7 +296,10 @@ void Tile(const QGemmCall& call, int64_t m, const int8_t* b, const ColumnConsts&
   const int64_t seg_bytes = quads / segments * 4;
   __m512i acc0[R], acc1[R];
 #pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = c0.offset;  // the sums start at the column offsets (see the file comment)
+    acc1[r] = c1.offset;
+  }
   for (int64_t s = 0; s < segments; ++s) {
     const uint8_t* a[R];
 #pragma GCC unroll 12
