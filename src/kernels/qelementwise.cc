@@ -187,6 +187,49 @@ void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolP
   }
 }
 
+namespace {
+
+template <typename T>
+void GlobalAveragePoolNhwc(int64_t batch, int64_t hw, int64_t channels, const QPoolParams& p,
+                           numerics::FixedMultiplier m, const T* x, T* y) {
+  std::vector<int32_t> acc(static_cast<size_t>(channels));
+  // sum (x - zx) = sum x - zx hw. With zx in the codes' type |sum (x - zx)| <= 255 hw < 2^31;
+  // the subtraction is done modulo 2^32 like the reference's int64 -> int32 conversion.
+  const uint32_t fold = static_cast<uint32_t>(p.zx) * static_cast<uint32_t>(hw);
+  for (int64_t n = 0; n < batch; ++n) {
+    std::fill(acc.begin(), acc.end(), 0);
+    int32_t* __restrict a = acc.data();
+    for (int64_t i = 0; i < hw; ++i) {
+      const T* __restrict px = x + (n * hw + i) * channels;
+      for (int64_t c = 0; c < channels; ++c) a[c] += px[c];  // vectorized over channels
+    }
+    for (int64_t c = 0; c < channels; ++c)
+      y[n * channels + c] = static_cast<T>(numerics::Requantize(
+          static_cast<int32_t>(static_cast<uint32_t>(a[c]) - fold), m, p.zy, p.qmin, p.qmax));
+  }
+}
+
+}  // namespace
+
+void QGlobalAveragePoolNhwc(bool is_signed, int64_t batch, int64_t hw, int64_t channels,
+                            const QPoolParams& p, const void* x, void* y) {
+  CheckScale(p.x_scale, "X");
+  CheckScale(p.y_scale, "Y");
+  if (batch < 0 || channels < 0) throw Error("QGlobalAveragePoolNhwc: negative size");
+  if (hw < 1 || hw > kMaxPoolWindow)
+    throw Error("QGlobalAveragePool: plane of " + std::to_string(hw) + " elements (1.." +
+                std::to_string(kMaxPoolWindow) + " supported)");
+  // The multiplier exactly as QGlobalAveragePool computes it (the same bits).
+  const numerics::FixedMultiplier m =
+      Multiplier(double(p.x_scale) / (double(p.y_scale) * double(hw)));
+  if (is_signed)
+    GlobalAveragePoolNhwc(batch, hw, channels, p, m, static_cast<const int8_t*>(x),
+                          static_cast<int8_t*>(y));
+  else
+    GlobalAveragePoolNhwc(batch, hw, channels, p, m, static_cast<const uint8_t*>(x),
+                          static_cast<uint8_t*>(y));
+}
+
 void QuantizeToNhwc(const float* x, int64_t batch, int64_t channels, int64_t pixels,
                     numerics::QuantParams p, bool is_signed, void* y, Isa isa, int threads) {
   if (batch < 0 || channels < 0 || pixels < 0) throw Error("QuantizeToNhwc: negative size");

@@ -222,6 +222,48 @@ TEST(QGlobalAveragePool, Avx2BitExactWithReferenceIncludingExtremes) {
   }
 }
 
+TEST(QGlobalAveragePoolNhwc, BitExactWithThePlaneKernelTransposed) {
+  // Channels-last global average pooling equals the reference on the transposed planes: random
+  // codes, channel counts around vector widths, planes of 1..70 pixels and MobileNetV2's 7 x 7 x
+  // 1280, batch 1 and 3, uint8 / int8, zero points at both ends; and all codes at one extreme.
+  std::mt19937 rng(5);
+  for (bool is_signed : {false, true}) {
+    for (int64_t channels : {1, 15, 16, 17, 33, 64, 1280}) {
+      for (int64_t hw : {1, 2, 7, 49, 70}) {
+        if (channels == 1280 && hw != 49) continue;
+        for (int64_t batch : {1, 3}) {
+          for (int extreme = 0; extreme < 3; ++extreme) {
+            QPoolParams p;
+            p.x_scale = 0.05f;
+            p.y_scale = extreme ? 0.05f : 0.031f;
+            p.zx = is_signed ? (extreme == 1 ? 127 : -128) : (extreme == 1 ? 255 : 0);
+            p.zy = is_signed ? -3 : 7;
+            p.qmin = is_signed ? -128 : 0;
+            p.qmax = is_signed ? 127 : 255;
+            std::vector<uint8_t> x(batch * hw * channels);
+            for (auto& v : x) {
+              v = extreme == 1   ? (is_signed ? 0x80 : 0)    // qmin: sum = -255 hw with zx at qmax
+                  : extreme == 2 ? (is_signed ? 0x7F : 255)  // qmax: sum = 255 hw with zx at qmin
+                                 : static_cast<uint8_t>(rng());
+            }
+            std::vector<uint8_t> planes(x.size());
+            for (int64_t n = 0; n < batch; ++n)
+              for (int64_t i = 0; i < hw; ++i)
+                for (int64_t c = 0; c < channels; ++c)
+                  planes[(n * channels + c) * hw + i] = x[(n * hw + i) * channels + c];
+            std::vector<uint8_t> want(batch * channels), got(batch * channels, 0xCD);
+            ref::QGlobalAveragePool(is_signed, batch * channels, hw, p, planes.data(), want.data());
+            QGlobalAveragePoolNhwc(is_signed, batch, hw, channels, p, x.data(), got.data());
+            ASSERT_EQ(got, want) << "signed " << is_signed << " C " << channels << " hw " << hw
+                                 << " batch " << batch << " extreme " << extreme;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_THROW(QGlobalAveragePoolNhwc(false, 1, 0, 4, QPoolParams{}, nullptr, nullptr), Error);
+}
+
 TEST(QuantizeToNhwc, BitExactWithQuantizeValueTransposed) {
   // Random values, exact ties of the scale (k + 0.5) * s, values far beyond the range, +-0,
   // +-Inf and NaN; pixel counts around the 8- and 16-lane vectors and the 2^14-pixel chunks;

@@ -80,6 +80,11 @@ void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, con
 // y[plane] = Requantize(sum over the plane of (x - zx), s_x / (s_y * hw)).
 void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolParams& p,
                         const void* x, void* y, int threads = 0, Isa isa = ActiveIsa());
+// The same on channels-last codes: x [batch, hw, channels], y [batch, channels]; y[n, c] is
+// QGlobalAveragePool's value for plane (n, c) (bit-identical). Sums per channel over the pixels,
+// vectorized over channels (int32 lanes: |sum| <= 255 hw < 2^31 for hw <= kMaxPoolWindow).
+void QGlobalAveragePoolNhwc(bool is_signed, int64_t batch, int64_t hw, int64_t channels,
+                            const QPoolParams& p, const void* x, void* y);
 
 // Max pooling of channels-last 8-bit codes (ONNX MaxPool, 2-D, no dilation): x [s.planes =
 // batch, in_h, in_w, channels], y [batch, out_h, out_w, channels]; taps outside the input are

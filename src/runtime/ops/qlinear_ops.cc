@@ -894,6 +894,16 @@ std::unique_ptr<OpKernel> MakeQLinearPool(const OpInit& init, bool global) {
     p.qmax = TypeMax(t);
     const bool is_signed = t == DType::kI8;
     if (x.rank() < 3) FailNode(n, "X must have rank >= 3, got " + ShapeToString(x.shape()));
+    if (global && at.channels_last) {  // [N, spatial..., C]: per-channel sums, no transpose
+      Shape ys(x.rank(), 1);
+      ys[0] = x.dim(0);
+      ys.back() = x.dim(x.rank() - 1);
+      Tensor y(t, ys);
+      if (y.numel() > 0)
+        kernels::QGlobalAveragePoolNhwc(is_signed, x.dim(0), x.numel() / y.numel(), ys.back(), p,
+                                        x.raw(), y.raw());
+      return std::vector<Tensor>{y};
+    }
     // Work in channels-first layout.
     std::vector<int64_t> to_first, to_last;
     if (at.channels_last) {
