@@ -335,19 +335,26 @@ void DwNhwcAvx512(const QConvShape& s, const QConvInput& x, const PackedQDepthwi
                                            static_cast<uint32_t>(w.sums()[c]));
   }
   std::vector<int64_t> rq;
-  bool narrow = true;
+  bool narrow = true, fold_zp = false;
   if (out.kind != QGemmOutputKind::kInt32) {
     auto mult = [&](int64_t c) { return out.multipliers[out.num_multipliers == 1 ? 0 : c]; };
     // A zero multiplier gives 0 in both forms: it counts as n = 33.
     auto n_of = [&](int64_t c) { return mult(c).mantissa == 0 ? 33 : 31 - mult(c).shift; };
     for (int64_t c = 0; c < C; ++c) narrow = narrow && n_of(c) >= 33;
+    // The zero point folds into the rounding term when every n - 32 <= 21: |zp| 2^21 + 2^20 <
+    // 2^29, and the high product dword is below 2^30, so the int32 sum cannot overflow.
+    fold_zp = narrow && out.zero_point >= -255 && out.zero_point <= 255;
+    for (int64_t c = 0; c < C; ++c) fold_zp = fold_zp && n_of(c) <= 53;
     rq.assign(blocks * 48, 0);
     for (int64_t c = 0; c < C; ++c) {
       const int n = n_of(c);  // 0..62
       int64_t* t = rq.data() + c / 16 * 48;
       t[(c % 2) * 8 + (c % 16) / 2] = mult(c).mantissa;
       if (narrow) {  // slots 2 and 3 as 16 int32 each (the bytes the kernel loads)
-        const int32_t round = int32_t{1} << (n - 33), shift = n - 32;
+        const auto round = static_cast<int32_t>(
+            (int64_t{1} << (n - 33)) +
+            (fold_zp ? int64_t{out.zero_point} * (int64_t{1} << (n - 32)) : 0));
+        const int32_t shift = n - 32;
         std::memcpy(reinterpret_cast<char*>(t + 16) + 4 * (c % 16), &round, 4);
         std::memcpy(reinterpret_cast<char*>(t + 24) + 4 * (c % 16), &shift, 4);
       } else {
@@ -371,6 +378,7 @@ void DwNhwcAvx512(const QConvShape& s, const QConvInput& x, const PackedQDepthwi
   a.kind = out.kind;
   a.rq = rq.data();
   a.narrow = narrow;
+  a.fold_zp = fold_zp;
   a.zero_point = out.zero_point;
   a.qmin = out.qmin;
   a.qmax = out.qmax;

@@ -25,10 +25,17 @@ struct Data {
 };
 
 // big_mult: multipliers in [0.2, 3] (n = 31 - shift < 33 for some channels: the 64-bit
-// requantization form instead of the 32-bit one).
-Data MakeData(const QConvShape& s, std::mt19937& rng, bool big_mult = false) {
+// requantization form instead of the 32-bit one). tiny_mult: multipliers in [1e-9, 1e-6] (n > 53
+// for some channels: the 32-bit form without the zero point folded into the rounding term).
+Data MakeData(const QConvShape& s, std::mt19937& rng, bool big_mult = false,
+              bool tiny_mult = false) {
   std::uniform_int_distribution<int> u8(0, 255), i8(-128, 127), bias(-5000, 5000);
-  std::uniform_real_distribution<double> um(big_mult ? 0.2 : 1e-4, big_mult ? 3.0 : 5e-3);
+  std::uniform_real_distribution<double> um(big_mult    ? 0.2
+                                            : tiny_mult ? 1e-9
+                                                        : 1e-4,
+                                            big_mult    ? 3.0
+                                            : tiny_mult ? 1e-6
+                                                        : 5e-3);
   Data d;
   d.x.resize(s.batch * s.in_channels * s.in_h * s.in_w);
   for (auto& v : d.x) v = static_cast<uint8_t>(u8(rng));
@@ -54,9 +61,9 @@ std::vector<uint8_t> ToNhwc(const std::vector<uint8_t>& v, int64_t batch, int64_
 }
 
 // Runs ref::QConv and QDepthwiseConv (and QDepthwiseConvNhwc) (scalar and AVX2) with one output
-// stage; expects equality.
+// stage; expects equality. clamp: a fused-activation style output range inside the type's.
 void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemmOutputKind kind,
-           bool per_channel, const std::string& what) {
+           bool per_channel, const std::string& what, bool clamp = false) {
   const QConvInput x{d.x.data(), is_signed, zx};
   QGemmOutput out;
   if (kind == QGemmOutputKind::kInt32) {
@@ -64,7 +71,8 @@ void Check(const QConvShape& s, const Data& d, bool is_signed, int32_t zx, QGemm
   } else {
     const bool sy = kind == QGemmOutputKind::kInt8;
     out = QGemmOutput::Quantized(sy, d.bias.data(), d.mult.data(), per_channel ? s.out_channels : 1,
-                                 sy ? -3 : 128, sy ? -128 : 0, sy ? 127 : 255);
+                                 sy ? -3 : 128, sy ? (clamp ? -3 : -128) : (clamp ? 128 : 0),
+                                 sy ? (clamp ? 90 : 127) : (clamp ? 200 : 255));
   }
   const int64_t n = s.batch * s.out_channels * s.out_h() * s.out_w();
   const int64_t bytes = n * (kind == QGemmOutputKind::kInt32 ? 4 : 1);
@@ -127,7 +135,7 @@ TEST(QDepthwiseConv, RandomShapesMatchReference) {
     const QGemmOutputKind kind = iter % 3 == 0   ? QGemmOutputKind::kInt32
                                  : iter % 3 == 1 ? QGemmOutputKind::kUint8
                                                  : QGemmOutputKind::kInt8;
-    Check(s, d, is_signed, zx, kind, iter % 4 != 0, "iter " + std::to_string(iter));
+    Check(s, d, is_signed, zx, kind, iter % 4 != 0, "iter " + std::to_string(iter), iter % 5 == 0);
     if (HasFatalFailure()) return;
     ++done;
   }
@@ -213,13 +221,15 @@ TEST(QDepthwiseConv, SlidingWindowRowsOf3x3) {
         if (s.in_h + s.pad_top + s.pad_bottom < s.dilation_h * 2 + 1 ||
             s.in_w + s.pad_left + s.pad_right < 3)
           continue;
-        const Data d = MakeData(s, rng, i % 7 == 0);
+        // Multipliers: usual, large (64-bit form), tiny (32-bit form, zero point not folded).
+        const Data d = MakeData(s, rng, i % 7 == 0, i % 7 == 3);
         const QGemmOutputKind kind = i % 3 == 0   ? QGemmOutputKind::kInt32
                                      : i % 3 == 1 ? QGemmOutputKind::kUint8
                                                   : QGemmOutputKind::kInt8;
         Check(s, d, i % 2 == 1, i % 2 ? -128 : 255, kind, i % 4 != 0,
               "w=" + std::to_string(w) + " C=" + std::to_string(c) +
-                  " stride=" + std::to_string(stride));
+                  " stride=" + std::to_string(stride),
+              (i / 3) % 2 == 1);
         if (HasFatalFailure()) return;
       }
     }

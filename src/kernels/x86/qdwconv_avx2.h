@@ -83,6 +83,9 @@ struct DwNhwc512 {
   // 16 int32 each instead, 2^(n-33) and n - 32 in channel order (the 32-bit form).
   const int64_t* rq = nullptr;
   bool narrow = false;
+  // narrow and every channel's n <= 53: slot 2 holds 2^(n-33) + zero_point * 2^(n-32) (the zero
+  // point folded into the rounding term; |.| < 2^29).
+  bool fold_zp = false;
   int32_t zero_point = 0, qmin = 0, qmax = 0;
   // Output columns whose taps are all inside the input row: [ow_lo, ow_hi) (may be empty).
   int64_t ow_lo = 0, ow_hi = 0;

@@ -43,12 +43,16 @@ inline Rq LoadRq(const int64_t* t) {
 // multiple of 2^32, so (p + 2^(n-1)) >> n == ((p >> 32) + 2^(n-33)) >> (n - 32), p >> 32 being
 // the high dword of the vpmuldq product (|p >> 32| < 2^30); sh_e holds 2^(n-33) and sh_o
 // n - 32 as 16 int32 lanes (channel order), the result stays far inside int32.
-inline __m512i RequantNarrow(__m512i acc, const Rq& q, __m512i zp, __m512i lo, __m512i hi) {
+// With DwNhwc512::fold_zp, sh_e holds 2^(n-33) + zp 2^(n-32) instead: adding a multiple of
+// 2^(n-32) before the floor shift adds exactly zp after it, so the zero point is already in
+// (|.| < 2^29 for n - 32 <= 21, no overflow). Returns the value before the clamp.
+inline __m512i RequantNarrowHi(__m512i acc, const Rq& q) {
   const __m512i pe = _mm512_mul_epi32(acc, q.mant_e);
   const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mant_o);
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
-  h = _mm512_srav_epi32(_mm512_add_epi32(h, q.sh_e), q.sh_o);
-  return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(h, zp), lo), hi);
+  // High dwords of both products: pe's (odd positions) swapped down into the even positions,
+  // po's already in the odd positions.
+  const __m512i h = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
+  return _mm512_srav_epi32(_mm512_add_epi32(h, q.sh_e), q.sh_o);
 }
 
 inline __m512i Requant(__m512i acc, const Rq& q, __m512i zp, __m512i lo, __m512i hi) {
@@ -123,7 +127,11 @@ void RowBlock(const DwNhwc512& a, const uint8_t* const* trows, const int64_t* tc
   const __m512i zp32 = _mm512_set1_epi32(a.zero_point);
   const __m512i lo32 = _mm512_set1_epi32(a.qmin), hi32 = _mm512_set1_epi32(a.qmax);
   const int64_t esize = q8 ? 1 : 4;
-  const bool narrow = a.narrow;
+  const bool narrow = a.narrow, fold_zp = a.fold_zp;
+  // The clamp is the 8-bit type's whole range: a saturating narrow is the clamp (uint8 after
+  // max(., 0), as vpmovusdb reads the lanes as unsigned).
+  const bool sat_u8 = a.kind == QGemmOutputKind::kUint8 && a.qmin == 0 && a.qmax == 255;
+  const bool sat_s8 = a.kind == QGemmOutputKind::kInt8 && a.qmin == -128 && a.qmax == 127;
   uint8_t* yrow = nullptr;  // the current output row
   auto store = [&](int64_t ow, __m512i acc) {
     uint8_t* yp = yrow + (ow * C + c0) * esize;
@@ -133,8 +141,19 @@ void RowBlock(const DwNhwc512& a, const uint8_t* const* trows, const int64_t* tc
       _mm512_mask_storeu_epi32(yp, m, acc);
       return;
     }
-    const __m128i v = _mm512_cvtepi32_epi8(narrow ? RequantNarrow(acc, q, zp32, lo32, hi32)
-                                                  : Requant(acc, q, zp, lo, hi));
+    __m128i v;
+    if (narrow) {
+      __m512i h = RequantNarrowHi(acc, q);
+      if (!fold_zp) h = _mm512_add_epi32(h, zp32);
+      if (sat_u8)
+        v = _mm512_cvtusepi32_epi8(_mm512_max_epi32(h, _mm512_setzero_si512()));
+      else if (sat_s8)
+        v = _mm512_cvtsepi32_epi8(h);
+      else
+        v = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(h, lo32), hi32));
+    } else {
+      v = _mm512_cvtepi32_epi8(Requant(acc, q, zp, lo, hi));
+    }
     if constexpr (kFull)
       _mm_storeu_si128(reinterpret_cast<__m128i*>(yp), v);
     else
