@@ -1,6 +1,7 @@
 // int8 depthwise convolution (MobileNetV2's 3x3 layers: the direct kernel vs the im2col + QGemm
-// path; channels-last: the AVX2 per-pixel vs the AVX-512 row kernel) and int8 element-wise add /
-// mul (AVX2 vs AVX-512), single thread by default.
+// path; channels-last: the AVX2 per-pixel vs the AVX-512 row kernel), int8 element-wise add /
+// mul (AVX2 vs AVX-512), the input QuantizeLinear into channels-last codes and channels-last
+// global average pooling, single thread by default.
 // Run: build/bench/qf_qops_bench  (QF_BENCH_THREADS=n for n threads, QF_ISA=scalar|avx2 to force
 // an instruction set).
 #include <benchmark/benchmark.h>
@@ -158,8 +159,53 @@ void BM_QElementwise(benchmark::State& state, bool add) {
       benchmark::Counter(n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The network input's QuantizeLinear into channels-last codes (ImageNet-sized, 3 channels):
+// AVX2 (plane by plane, then a strided byte scatter) vs AVX-512 (all channels of 16 pixels at
+// a time, interleaved stores). x / s is an IEEE division on both.
+void BM_QuantizeToNhwc(benchmark::State& state, qforge::kernels::Isa isa) {
+  if (!qforge::kernels::IsaSupported(isa)) {
+    state.SkipWithError("ISA not supported");
+    return;
+  }
+  const int64_t channels = state.range(0), pixels = state.range(1) * state.range(1);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-2.5f, 2.5f);
+  std::vector<float> x(channels * pixels);
+  for (auto& v : x) v = u(rng);
+  std::vector<uint8_t> y(x.size());
+  for (auto _ : state) {
+    qforge::kernels::QuantizeToNhwc(x.data(), 1, channels, pixels, {0.0187f, 114}, false, y.data(),
+                                    isa, 1);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["Gelem"] =
+      benchmark::Counter(x.size() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Channels-last global average pooling (MobileNetV2's last 7 x 7 x 1280 feature map).
+void BM_QGlobalAveragePoolNhwc(benchmark::State& state) {
+  const int64_t hw = 49, channels = 1280;
+  std::mt19937 rng(9);
+  std::vector<uint8_t> x(hw * channels), y(channels);
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  const qforge::kernels::QPoolParams p{0.05f, 0.03f, 3, 0, 0, 255};
+  for (auto _ : state) {
+    qforge::kernels::QGlobalAveragePoolNhwc(false, 1, hw, channels, p, x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(BM_QuantizeToNhwc, avx2, qforge::kernels::Isa::kAvx2)
+    ->Args({3, 224})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_QuantizeToNhwc, avx512, qforge::kernels::Isa::kAvx512)
+    ->Args({3, 224})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QGlobalAveragePoolNhwc)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_QDepthwise, direct, true)->Apply(DwShapes);
 BENCHMARK_CAPTURE(BM_QDepthwise, im2col_qgemm, false)->Apply(DwShapes);
 BENCHMARK_CAPTURE(BM_QDepthwiseNhwc, avx2_per_pixel, qforge::kernels::Isa::kAvx2)->Apply(DwShapes);
