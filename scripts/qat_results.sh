@@ -13,6 +13,8 @@
 #   OUT      where runs are written  (default: /tmp/qat_runs)
 #   THREADS  --threads of every run  (default: 1; the table reports it)
 #
+# results/qat/ holds a copy of the .cmd / .log / .json files and results.md of the runs in the
+# README (OUT=/tmp/qat_runs, copied after the runs; the .qf models are not kept).
 # Each run: OUT/NAME.cmd (the exact command), OUT/NAME.log (stdout + stderr), OUT/NAME.json
 # (`qforge qat --json`: settings, fp32 / static PTQ (W8A8, from the same calibration table, also
 # in the W4 rows: qforge quantize has no 4-bit static PTQ) / fake-quant / integer accuracy on all
@@ -73,6 +75,9 @@ cnn_w8_ste_bn100     models/fmnist_cnn.onnx          ste  8 0 1 12800 3e-5  adam
 rec_mbv2_w8_ste_s1   models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  1e-5  adamw --seed 1
 rec_mbv2_w8_lsq_s1   models/fmnist_mobilenetv2.onnx  lsq  8 1 1 3200  1e-5  adamw --seed 1
 rec_mbv2_w8_soft_s1  models/fmnist_mobilenetv2.onnx  soft 8 1 1 3200  1e-5  adamw --seed 1
+rec_mbv2_w8_ste_s2   models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  1e-5  adamw --seed 2
+rec_mbv2_w8_lsq_s2   models/fmnist_mobilenetv2.onnx  lsq  8 1 1 3200  1e-5  adamw --seed 2
+rec_mbv2_w8_soft_s2  models/fmnist_mobilenetv2.onnx  soft 8 1 1 3200  1e-5  adamw --seed 2
 mbv2_w8_ste          models/fmnist_mobilenetv2.onnx  ste  8 0 1 3200  3e-5  adamw
 mbv2_w8_ste_distill  models/fmnist_mobilenetv2.onnx  ste  8 1 1 3200  3e-5  adamw
 mbv2_w4_ste          models/fmnist_mobilenetv2.onnx  ste  4 0 1 3200  3e-4  adamw
@@ -131,7 +136,7 @@ table() {
   jq -s '.' "${files[@]}" >"$OUT/results.json"
   {
     if [[ ${#rec[@]} -gt 0 ]]; then
-      echo "The W8A8 recipe (rec_* runs):"
+      echo "The W8A8 recipe (\`rec_*\` runs; the three \"1 x 60000\" rows are the same flags on a full epoch, not the recipe):"
       echo
       jq -s '.' "${rec[@]}" >"$OUT/results_recipe.json"
       render "$OUT/results_recipe.json"

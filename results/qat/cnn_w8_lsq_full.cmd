@@ -1,0 +1,1 @@
+build/src/cli/qforge qat models/fmnist_cnn.onnx --data fashion-mnist --epochs 1 --limit 60000 --estimator lsq --bits-w 8 --bits-a 8 --optimizer adamw --lr 3e-5 --threads 1 -o /tmp/qat_runs/cnn_w8_lsq_full.qf --json /tmp/qat_runs/cnn_w8_lsq_full.json

@@ -1,0 +1,1 @@
+build-qat/src/cli/qforge qat models/fmnist_cnn.onnx --data fashion-mnist --epochs 1 --limit 12800 --estimator lsq --bits-w 8 --bits-a 8 --optimizer adamw --lr 3e-5 --threads 1 -o /tmp/qat_runs/cnn_w8_lsq_mix_val.qf --json /tmp/qat_runs/cnn_w8_lsq_mix_val.json --distill-weight 0.5 --val-images 5000

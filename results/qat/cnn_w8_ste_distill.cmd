@@ -1,0 +1,1 @@
+/tmp/qat_runs/qforge_qat qat models/fmnist_cnn.onnx --data fashion-mnist --epochs 1 --limit 12800 --estimator ste --bits-w 8 --bits-a 8 --lr 3e-5 --threads 1 -o /tmp/qat_runs/cnn_w8_ste_distill.qf --json /tmp/qat_runs/cnn_w8_ste_distill.json --distill

@@ -1,0 +1,1 @@
+build/src/cli/qforge qat models/fmnist_cnn.onnx --data fashion-mnist --epochs 1 --estimator ste --bits-w 8 --bits-a 8 --optimizer adamw --lr 3e-5 --threads 1 -o /tmp/qat_exp/full60k_ste.qf --json /tmp/qat_exp/full60k_ste.json

@@ -1,0 +1,1 @@
+/tmp/qat_runs/qforge_qat qat models/fmnist_mobilenetv2.onnx --data fashion-mnist --epochs 1 --limit 3200 --estimator lsq --bits-w 4 --bits-a 8 --lr 3e-4 --threads 1 -o /tmp/qat_runs/mbv2_w4_lsq.qf --json /tmp/qat_runs/mbv2_w4_lsq.json
