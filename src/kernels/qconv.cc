@@ -2,7 +2,9 @@
 // int8 codes flipped to uint8 on the way), then, per block of output pixels, im2col with columns
 // ordered (kernel row, kernel column, channel) so each tap is one contiguous copy (padding =
 // the input zero point), QGemm into a small [pixels x channels] tile and that tile transposed
-// into NCHW. Working buffers are per-thread and reused across calls (no allocation, no clearing).
+// into NCHW (with VNNI: tap pointers into the input instead of im2col, or for stems, row runs
+// of a zero-point-padded input copy; QConvNhwc does the same without transposes). Working
+// buffers are per-thread and reused across calls (no allocation, no clearing).
 #include "qforge/kernels/qconv.h"
 
 #include <emmintrin.h>

@@ -96,8 +96,9 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
 // integer sums are the same; only the memory order differs). No transposes: a pointwise
 // convolution (1x1, stride 1, no padding, C/group a multiple of 4) is one QGemm on the input
 // rows; with the VNNI kernel, uint8 input and C/group a multiple of 4, QGemmGather reads every
-// kernel tap in place through pointers (a padding tap points at a row of zx codes); otherwise
-// im2col rows are copied straight from the input pixels (padding = zx).
+// kernel tap in place through pointers (a padding tap points at a row of zx codes); stems with
+// row_runs() read each kernel row of a zero-point-padded copy of the input rows as one run;
+// otherwise im2col rows are copied straight from the input pixels (padding = zx).
 void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& out, void* y,
                int threads = 0);
 
