@@ -68,6 +68,9 @@ rec_cnn_w8_soft_s2   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adam
 rec_cnn_w8_ste_s3    models/fmnist_cnn.onnx          ste  8 1 1 12800 1e-5  adamw --seed 3
 rec_cnn_w8_lsq_s3    models/fmnist_cnn.onnx          lsq  8 1 1 12800 1e-5  adamw --seed 3
 rec_cnn_w8_soft_s3   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adamw --seed 3
+rec_cnn_w8_ste_s4    models/fmnist_cnn.onnx          ste  8 1 1 12800 1e-5  adamw --seed 4
+rec_cnn_w8_lsq_s4    models/fmnist_cnn.onnx          lsq  8 1 1 12800 1e-5  adamw --seed 4
+rec_cnn_w8_soft_s4   models/fmnist_cnn.onnx          soft 8 1 1 12800 1e-5  adamw --seed 4
 rec_cnn_w8_ste_full  models/fmnist_cnn.onnx          ste  8 1 1 60000 1e-5  adamw --seed 1
 rec_cnn_w8_lsq_full  models/fmnist_cnn.onnx          lsq  8 1 1 60000 1e-5  adamw --seed 1
 rec_cnn_w8_soft_full models/fmnist_cnn.onnx          soft 8 1 1 60000 1e-5  adamw --seed 1
