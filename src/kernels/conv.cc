@@ -2,6 +2,7 @@
 // GEMM + col2im for ConvTranspose, reference fallback for other ranks.
 #include "qforge/kernels/conv.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -163,6 +164,17 @@ void PackPointwise(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t 
   }
 }
 
+// dst[i] = src[2 * i] for i < n (a stride-2 phase row). SSE2 (the baseline ISA), reading no
+// further than src[2 * (n - 1)].
+void CopyEven(const float* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + 5 <= n; i += 4) {  // reads src[2i .. 2i + 7], 2i + 7 <= 2(n - 1)
+    const __m128 lo = _mm_loadu_ps(src + 2 * i), hi = _mm_loadu_ps(src + 2 * i + 4);
+    _mm_storeu_ps(dst + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+  }
+  for (; i < n; ++i) dst[i] = src[2 * i];
+}
+
 // Growing scratch buffers (per thread; slot 0: GEMM output, slot 1: padded input); they only
 // grow, so a model's convs reuse them.
 float* ScratchFloats(int slot, int64_t count) {
@@ -207,10 +219,12 @@ void RunDepthwise(Isa isa, const DepthwisePlane& p, const float* x, const float*
       detail::DepthwisePlaneScalar(args);
       break;
     case Isa::kAvx2:
-    case Isa::kAvx512:
-      // AVX-512 machines use the AVX2 kernel: a 16-wide phase-plane kernel measured 1.2-1.4x
-      // slower on MobileNetV2's planes (docs/fp32_kernels.md); the planes are memory bound.
       detail::DepthwisePlane__avx2(args);
+      break;
+    case Isa::kAvx512:
+      // 8-wide 3x3 kernel without a padded copy (masked loads, several rows per pass); a
+      // 16-wide phase-plane kernel measured 1.2-1.4x slower (docs/fp32_kernels.md).
+      detail::DepthwisePlane__avx512(args);
       break;
   }
 }
@@ -410,6 +424,8 @@ void ConvF32::Run(const ConvGeometry& g, const float* x, float* y, Activation ac
             std::fill(row, row + s_lo, 0.0f);
             if (geo.sw == 1)
               std::copy(src, src + (s_hi - s_lo), row + s_lo);
+            else if (geo.sw == 2)
+              CopyEven(src, s_hi - s_lo, row + s_lo);
             else
               for (int64_t s2 = s_lo; s2 < s_hi; ++s2) row[s2] = src[(s2 - s_lo) * geo.sw];
             std::fill(row + s_hi, row + wq, 0.0f);

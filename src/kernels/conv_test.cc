@@ -429,5 +429,52 @@ TEST(DepthwiseConv2dPlane, TruncatedOutput) {
   }
 }
 
+// 3x3 dilation-1 planes at strides 1 and 2 (the AVX-512 masked-load kernel, the AVX2 padded
+// copy kernel): random sizes crossing the 8-lane blocks and the 64-column stride-1 limit,
+// asymmetric pads 0-2, outputs cropped below what the padding allows, every activation kind.
+TEST(DepthwiseConv2dPlane, Random3x3) {
+  std::mt19937 rng(19);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  for (Isa isa : SupportedIsas()) {
+    for (int trial = 0; trial < 200; ++trial) {
+      const int64_t s = 1 + trial % 2;
+      const int64_t in_h = 1 + pick(rng) % 20, in_w = 1 + pick(rng) % 90;
+      const int64_t pt = pick(rng) % 3, pl = pick(rng) % 3, pb = pick(rng) % 3, pr = pick(rng) % 3;
+      if (in_h + pt + pb < 3 || in_w + pl + pr < 3) continue;
+      const ConvGeometry g =
+          Make(1, 1, 1, 1, {in_h, in_w}, {3, 3}, {s, s}, {1, 1}, {pt, pl}, {pb, pr});
+      const int64_t crop = trial % 5 == 0 ? 1 : 0;
+      const DepthwisePlane p{in_h,
+                             in_w,
+                             std::max<int64_t>(1, g.out_size[0] - crop),
+                             std::max<int64_t>(1, g.out_size[1] - crop),
+                             3,
+                             3,
+                             s,
+                             s,
+                             1,
+                             1,
+                             pt,
+                             pl};
+      const auto x = Random(in_h * in_w, rng), w = Random(9, rng);
+      const float bias = 0.125f;
+      std::vector<float> full(g.out_size[0] * g.out_size[1]);
+      ref::Conv(g, x.data(), w.data(), &bias, full.data());
+      const Activation act = trial % 3 == 0   ? Activation::Relu()
+                             : trial % 3 == 1 ? Activation::Clip(-0.4f, 0.5f)
+                                              : Activation::None();
+      std::vector<float> want, got(p.out_h * p.out_w, NAN);
+      for (int64_t oy = 0; oy < p.out_h; ++oy)
+        for (int64_t ox = 0; ox < p.out_w; ++ox) {
+          const float v = full[oy * g.out_size[1] + ox];
+          want.push_back(act.enabled() ? std::min(std::max(v, act.lo), act.hi) : v);
+        }
+      DepthwiseConv2dPlane(isa, p, x.data(), w.data(), bias, got.data(), act);
+      SCOPED_TRACE(std::string(IsaName(isa)) + " " + Text(g) + " crop " + std::to_string(crop));
+      ExpectClose(got, want, 9);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qforge::kernels

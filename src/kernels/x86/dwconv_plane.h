@@ -19,6 +19,8 @@ struct DepthwiseArgs {
 };
 
 void DepthwisePlane__avx2(const DepthwiseArgs& a);
+// 3x3 dilation-1 stride-1/2 planes on AVX-512 (AVX-512VL masks); everything else via AVX2.
+void DepthwisePlane__avx512(const DepthwiseArgs& a);
 void DepthwisePlaneScalar(const DepthwiseArgs& a);
 
 // One output element with full bounds checks (used for borders by every ISA).
