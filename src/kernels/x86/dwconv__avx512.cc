@@ -109,12 +109,13 @@ void Rows(const DepthwiseArgs& a, int64_t oy, const BlockMasks* masks, int64_t b
     rows[i] = iy >= 0 && iy < a.in_h ? a.x + iy * a.in_w : nullptr;
   }
   float* y = a.y + oy * a.out_w;
-  // The next pass's new input rows, prefetched a line per row every 16 columns: the rows are
+  // The next pass's new input rows, prefetched a line (16 floats) per row every 16 input
+  // columns (every block at stride 2, every other at stride 1): the rows are
   // R * S separate streams, which the hardware prefetcher alone followed too late (112x112).
   const int64_t next = (oy + R) * a.sh - a.ph + kRows - R * S;
   const float* pf = next >= 0 && next + R * S <= a.in_h ? a.x + next * a.in_w : nullptr;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (pf != nullptr && (b & 1) == 0 && b * 8 * S < a.in_w)
+    if (pf != nullptr && (S == 2 || (b & 1) == 0) && b * 8 * S < a.in_w)
       for (int i = 0; i < R * S; ++i)
         _mm_prefetch(reinterpret_cast<const char*>(pf + i * a.in_w + b * 8 * S), _MM_HINT_T0);
     Block<S, R>(rows, b * 8 * S - a.pw, masks[b], w, bias, lo, hi, y + b * 8, a.out_w);
