@@ -216,7 +216,7 @@ class QConvOp final : public OpKernel {
 
   std::vector<Tensor> Run(const OpContext& ctx, std::span<const Tensor> in) override {
     const ir::Node& n = node_;
-    const std::string desc = n.Describe();
+    const std::string& desc = desc_;
     const Tensor& x = Arg(in, 0, desc);
     const Tensor& w = Arg(in, kW(), desc);
     Require8Bit(n, x, "x");
@@ -232,7 +232,12 @@ class QConvOp final : public OpKernel {
                         ShapeToString(xs));
       xs = {xs[0], xs[3], xs[1], xs[2]};
     }
-    const kernels::QConvShape s = Geometry(xs, *p);
+    // The geometry and the weights carrying it depend only on the input shape (and, with
+    // constant weights, on nothing else): computed once per input shape, not per run (the
+    // attribute vectors, Validate and the weights' copy were a visible fixed cost of the 52
+    // small convolutions of MobileNetV2 at batch 1).
+    const std::shared_ptr<const Geo> geo = GeometryFor(xs, p);
+    const kernels::QConvShape& s = geo->shape;
     kernels::QConvInput xin;
     xin.data = x.raw();
     xin.is_signed = x.dtype() == DType::kI8;
@@ -251,19 +256,22 @@ class QConvOp final : public OpKernel {
     std::vector<FixedMultiplier> mult;
     DType y_type = DType::kI32;
     if (qlinear_) {
-      const float sx = ScalarScale(n, Arg(in, 1, desc), "x_scale");
-      const std::vector<float> sw = ChannelScales(n, Arg(in, 4, desc), M, "w_scale");
-      const float sy = ScalarScale(n, Arg(in, 6, desc), "y_scale");
-      const Tensor yzp = Opt(in, 7);
+      // Constant scales were parsed and checked once (const_mult_); otherwise per run.
+      if (const_mult_.empty()) {
+        const float sx = ScalarScale(n, Arg(in, 1, desc), "x_scale");
+        const std::vector<float> sw = ChannelScales(n, Arg(in, 4, desc), M, "w_scale");
+        const float sy = ScalarScale(n, Arg(in, 6, desc), "y_scale");
+        mult = Multipliers(n, 1.0, sx, sw, sy);
+      }
+      const Tensor& yzp = in.size() > 7 ? in[7] : kNoTensor;
       y_type = yzp.defined() ? yzp.dtype() : x.dtype();
       Require8Bit(n, yzp.defined() ? yzp : x, "y_zero_point");
       const int32_t zy = ScalarZp(n, yzp, y_type, "y_zero_point");
       int32_t qmin, qmax;
       clamp_.Range(n, y_type, qmin, qmax);
-      const std::vector<FixedMultiplier>& m =
-          const_mult_.empty() ? (mult = Multipliers(n, 1.0, sx, sw, sy)) : const_mult_;
+      const std::vector<FixedMultiplier>& m = const_mult_.empty() ? mult : const_mult_;
       const int32_t* bias = nullptr;
-      const Tensor b = Opt(in, 8);
+      const Tensor& b = in.size() > 8 ? in[8] : kNoTensor;
       if (b.defined()) {
         if (b.dtype() != DType::kI32 || b.rank() != 1 || b.dim(0) != M)
           FailNode(n, "bias B must be int32 of shape [" + std::to_string(M) + "], got " +
@@ -285,7 +293,7 @@ class QConvOp final : public OpKernel {
                                     static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
                                     ctx.threads);
       } else {
-        kernels::QConvNhwc(xin, p->weights.WithGeometry(s), out, y.raw(), ctx.threads);
+        kernels::QConvNhwc(xin, geo->weights, out, y.raw(), ctx.threads);
       }
     } else if (y.numel() > 0) {
       if (kernels::QDepthwiseApplies(s)) {  // depthwise: the direct per-channel kernel
@@ -293,7 +301,7 @@ class QConvOp final : public OpKernel {
                                 static_cast<int64_t>(p->zero_points.size()), out, y.raw(),
                                 ctx.threads);
       } else {
-        kernels::QConv(xin, p->weights.WithGeometry(s), out, y.raw(), ctx.threads);
+        kernels::QConv(xin, geo->weights, out, y.raw(), ctx.threads);
       }
     }
     return {y};
@@ -311,9 +319,34 @@ class QConvOp final : public OpKernel {
     std::vector<kernels::PackedQDepthwiseNhwc> dw_nhwc;
   };
 
+  // A convolution's geometry for one input shape, and the packed weights carrying it.
+  struct Geo {
+    Shape xs;  // the input shape (channels first) it was made for
+    kernels::QConvShape shape;
+    PackedQConvWeights weights;  // p->weights.WithGeometry(shape)
+  };
+
+  std::shared_ptr<const Geo> GeometryFor(const Shape& xs, const std::shared_ptr<const Packed>& p) {
+    const bool cacheable = p == packed_;  // constant weights: the same Packed every run
+    if (cacheable) {
+      std::lock_guard<std::mutex> lock(geo_mu_);
+      if (geo_ && geo_->xs == xs) return geo_;
+    }
+    auto g = std::make_shared<Geo>();
+    g->xs = xs;
+    g->shape = Geometry(xs, *p);
+    if (!kernels::QDepthwiseApplies(g->shape)) g->weights = p->weights.WithGeometry(g->shape);
+    if (cacheable) {
+      std::lock_guard<std::mutex> lock(geo_mu_);
+      geo_ = g;
+    }
+    return g;
+  }
+
   size_t kW() const { return qlinear_ ? 3 : 1; }
   size_t kWZp() const { return qlinear_ ? 5 : 3; }
   size_t kXZp() const { return 2; }
+  static inline const Tensor kNoTensor{};
 
   std::shared_ptr<const Packed> Pack(const Tensor& w, const Tensor& wzp) const {
     const ir::Node& n = node_;
@@ -445,6 +478,9 @@ class QConvOp final : public OpKernel {
   std::vector<int64_t> kernel_shape_, strides_, dilations_, pads_;
   std::shared_ptr<const Packed> packed_;     // when w (and its zero point) are constant
   std::vector<FixedMultiplier> const_mult_;  // when x_scale, w_scale, y_scale are constant
+  std::string desc_ = node_.Describe();      // for Arg's messages, made once
+  std::mutex geo_mu_;                        // guards geo_ (Run may be called concurrently)
+  std::shared_ptr<const Geo> geo_;           // the last input shape's geometry (constant weights)
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // numerics::Requantize exactly), ONNX / ORT-documented examples, fused clamps and errors.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <random>
@@ -289,6 +290,68 @@ TEST(QLinearConvOp, ThreadCountDoesNotChangeResults) {
   }
   EXPECT_EQ(adds[0].ToInt64Vector(), adds[1].ToInt64Vector());
   EXPECT_EQ(adds[0].ToInt64Vector(), adds[2].ToInt64Vector());
+}
+
+TEST(QLinearConvOp, ConstantScalesAndChangingInputShapesInOneSession) {
+  // Constant weights and scales (the lowered models' case: multipliers made once, the geometry
+  // kept per input shape): one Session run on inputs of changing batch and size, then the first
+  // shape again, every output checked exactly against the formula.
+  std::mt19937 rng(29);
+  struct Layer {
+    int64_t c, m, group, k, stride, pad;
+  };
+  const std::vector<Layer> layers = {
+      {16, 24, 1, 1, 1, 0},   // pointwise (the GEMM on the input as is)
+      {8, 16, 1, 3, 1, 1},    // 3x3 (tap pointers)
+      {16, 16, 16, 3, 2, 1},  // depthwise stride 2
+      {3, 32, 1, 3, 2, 1},    // stem (row runs)
+  };
+  const std::vector<std::array<int64_t, 3>> inputs = {
+      {1, 10, 9}, {2, 7, 12}, {1, 1, 1}, {1, 10, 9}};
+  for (const Layer& l : layers) {
+    const Tensor w = Codes(DType::kI8, {l.m, l.c / l.group, l.k, l.k}, rng, -127, 127);
+    std::vector<float> sw(l.m);
+    for (int64_t i = 0; i < l.m; ++i) sw[i] = 0.004f + 0.001f * static_cast<float>(i % 7);
+    std::vector<int32_t> bias(l.m);
+    for (int64_t i = 0; i < l.m; ++i) bias[i] = static_cast<int32_t>(i * 131 - 900);
+    const float sx = 0.03f, sy = 0.05f;
+    const int zx = 121, zy = 7;
+    OneNode node("QLinearConv");
+    node.In(Codes(DType::kU8, {1, l.c, 2, 2}, rng))
+        .In(Tensor::Scalar(sx), true)
+        .In(Zp(DType::kU8, zx), true)
+        .In(w, true)
+        .In(Tensor::FromVector<float>({l.m}, sw), true)
+        .In(ZpVec(DType::kI8, std::vector<int>(l.m, 0)), true)
+        .In(Tensor::Scalar(sy), true)
+        .In(Zp(DType::kU8, zy), true)
+        .In(Tensor::FromVector<int32_t>({l.m}, bias), true)
+        .Attr("group", l.group)
+        .Attr("strides", std::vector<int64_t>{l.stride, l.stride})
+        .Attr("pads", std::vector<int64_t>{l.pad, l.pad, l.pad, l.pad});
+    node.node.outputs = {"out0"};
+    node.g.outputs = {ir::ValueInfo{"out0"}};
+    node.g.nodes = {node.node};
+    Session session(node.g, SessionOptions{1});
+    for (const auto& in : inputs) {
+      ConvCase c{in[0],    l.c,      in[1], in[2], l.m,   l.group, l.k,   l.k,
+                 l.stride, l.stride, 1,     1,     l.pad, l.pad,   l.pad, l.pad};
+      const Tensor x = Codes(DType::kU8, {c.n, c.c, c.h, c.w}, rng);
+      const std::string what = "c " + std::to_string(l.c) + " m " + std::to_string(l.m) + " k " +
+                               std::to_string(l.k) + " input " + ShapeToString(x.shape());
+      const Tensor y = session.Run({{"in0", x}}).at("out0");
+      int64_t oh, ow;
+      const std::vector<int64_t> acc =
+          ConvAcc(c, x, zx, w, std::vector<int>(l.m, 0), &bias, oh, ow);
+      ASSERT_EQ(y.shape(), (Shape{c.n, c.m, oh, ow})) << what;
+      std::vector<Expect> e;
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const int64_t m = (static_cast<int64_t>(i) / (oh * ow)) % c.m;
+        e.push_back(ExpectCode(acc[i], 1.0, sx, sw[m], sy, zy, 0, 255));
+      }
+      CheckCodes(y, e, what);
+    }
+  }
 }
 
 TEST(QLinearConvOp, AutoPadAndOneD) {
