@@ -488,6 +488,32 @@ TEST(QGemmTest, BadArgumentsThrow) {
   EXPECT_THROW(QGemm(2, {a, 2, false, 0}, PackedQGemmB(), QGemmOutput::Int32(), c, 2), Error);
 }
 
+TEST(QGemmTest, MultiplierCheckAgreesWithFixedMultiplierValid) {
+  // ValidateQGemm checks the multipliers inline: it must reject exactly what
+  // FixedMultiplier::valid() rejects, wherever the bad one sits among N = 3 per-channel ones.
+  const int8_t b[6] = {};
+  const uint8_t a[4] = {};
+  uint8_t c[6];
+  const auto packed = PackedQGemmB::Pack(2, 3, b, 3, false, {}, QGemmKernel::kScalar);
+  const FixedMultiplier good = QuantizeMultiplier(0.37);
+  for (int32_t mant : {0, 1, (1 << 30) - 1, 1 << 30, (1 << 30) + 5, INT32_MAX, -1, INT32_MIN}) {
+    for (int shift : {-40, -32, -31, -1, 0, 1, 31, 32, 40}) {
+      const FixedMultiplier f{mant, shift};
+      for (int at = 0; at < 3; ++at) {
+        std::vector<FixedMultiplier> m(3, good);
+        m[at] = f;
+        const auto out = QGemmOutput::Quantized(false, nullptr, m.data(), 3, 0, 0, 255);
+        if (f.valid()) {
+          EXPECT_NO_THROW(QGemm(2, {a, 2, false, 0}, packed, out, c, 3)) << mant << " " << shift;
+        } else {
+          EXPECT_THROW(QGemm(2, {a, 2, false, 0}, packed, out, c, 3), Error)
+              << mant << " " << shift;
+        }
+      }
+    }
+  }
+}
+
 TEST(QGemmTest, GatherBadArgumentsThrow) {
   std::vector<int8_t> b(16 * 4, 1);
   const PackedQGemmB packed = PackedQGemmB::Pack(16, 4, b.data(), 4, false, {}, Isa::kScalar);
