@@ -519,6 +519,34 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
   if (s.batch < t) per_image = std::max(per_image, (t + s.batch - 1) / s.batch);
   const int64_t rows = (P + per_image - 1) / per_image;
   per_image = (P + rows - 1) / rows;
+  // Small images on the tap-pointer path (ResNet-18's 14x14 and 7x7 layers at batch 32): a
+  // block holds several whole images, as many as fit in max_rows while leaving a block per
+  // thread. The NHWC output rows of consecutive images are consecutive (ldc = M), so one GEMM
+  // runs over all their pixels: 17 x 49 rows are 69 full 12-row tiles and two short ones
+  // instead of 3 full + 7 + 6 per image. Each row's sum is the same whatever tile it is in.
+  const int64_t images = per_image == 1 && gather && P > 0
+                             ? std::max<int64_t>(1, std::min(max_rows / P, s.batch / t))
+                             : 1;
+  if (images > 1) {
+    const int64_t groups_of_images = (s.batch + images - 1) / images;
+    t = static_cast<int>(std::min<int64_t>(t, groups_of_images));
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+    for (int64_t blk = 0; blk < groups_of_images; ++blk) {
+      const int64_t n0 = blk * images, n1 = std::min(s.batch, n0 + images);
+      uint8_t* pad_row = Scratch(3, cg);
+      std::memset(pad_row, pad_code, cg);
+      auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (n1 - n0) * P * taps * 8));
+      for (int64_t g = 0; g < s.group; ++g) {
+        for (int64_t n = n0; n < n1; ++n) {
+          TapPointers(s, xb + n * s.in_h * s.in_w * C + g * cg, C, pad_row, 0, P,
+                      ptrs + (n - n0) * P * taps);
+        }
+        QGemmGather((n1 - n0) * P, {ptrs, taps, cg, za}, w.group(g), GroupOutput(out, g, mg, M),
+                    yb + (n0 * P * M + g * mg) * esize, M, 1);
+      }
+    }
+    return;
+  }
   const int64_t blocks = s.batch * per_image;
   t = static_cast<int>(std::min<int64_t>(t, blocks));
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)

@@ -307,6 +307,54 @@ TEST_P(QConvKernelTest, ModelShapesMatchReference) {
   }
 }
 
+// Batches of small images (ResNet-18's 14x14 / 7x7 layers): on the tap-pointer path QConvNhwc
+// runs one GEMM over several whole images (their output rows are consecutive). Batches 2..11 so
+// that the images split into groups with a partial last one (1-3 threads), groups 1-2, strides
+// 1-2, 1x1 stride 2 (downsample), uint8 input (the pointer path) and int8 (im2col), every output
+// kind, with and without weight zero points; and the all-extremes case over a batch of 9.
+TEST_P(QConvKernelTest, SmallImageBatchesMatchReference) {
+  struct S {
+    int64_t batch, c, h, w, m, group, k, stride, pad;
+  };
+  const S shapes[] = {
+      {9, 64, 7, 7, 40, 1, 3, 1, 1}, {11, 32, 4, 5, 33, 1, 3, 1, 1}, {5, 16, 6, 6, 24, 2, 3, 2, 1},
+      {7, 64, 8, 8, 48, 1, 1, 2, 0}, {2, 8, 3, 3, 16, 1, 3, 1, 1},   {3, 12, 1, 1, 7, 1, 1, 1, 0},
+      {6, 24, 5, 3, 17, 1, 3, 2, 0}, {10, 8, 2, 2, 64, 2, 3, 1, 1},
+  };
+  std::mt19937 rng(91);
+  const QGemmOutputKind kinds[] = {QGemmOutputKind::kUint8, QGemmOutputKind::kInt8,
+                                   QGemmOutputKind::kInt32, QGemmOutputKind::kFloat};
+  int i = 0;
+  for (const S& sh : shapes) {
+    for (int threads = 1; threads <= 3; ++threads) {
+      ++i;
+      QConvShape s;
+      s.batch = sh.batch;
+      s.in_channels = sh.c;
+      s.in_h = sh.h;
+      s.in_w = sh.w;
+      s.out_channels = sh.m;
+      s.group = sh.group;
+      s.kernel_h = s.kernel_w = sh.k;
+      s.stride_h = s.stride_w = sh.stride;
+      s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = sh.pad;
+      ASSERT_EQ(CompareConv(s, GetParam(), kinds[i % 4], i % 5 == 0, i % 4 == 1, i % 3 != 0,
+                            threads, rng),
+                "")
+          << "shape " << i;
+    }
+  }
+  QConvShape s;  // extremes over a batch of 9 images: exact int32 results
+  s.batch = 9;
+  s.in_channels = 64;
+  s.in_h = s.in_w = 7;
+  s.out_channels = 33;
+  s.kernel_h = s.kernel_w = 3;
+  s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
+  ASSERT_EQ(CompareConv(s, GetParam(), QGemmOutputKind::kInt32, false, true, true, 1, rng, true),
+            "");
+}
+
 // Stems (group 1, C not a multiple of 4): with the VNNI kernel and no weight zero points the
 // drivers read kernel rows of a zero-point-padded input copy as runs (row_runs()); the codes past
 // a kernel row belong to the next pixel and must add nothing. Shapes around the stems of
