@@ -177,6 +177,17 @@ void Im2colRows(const QConvShape& s, const uint8_t* img, int64_t pix_stride, uin
 // codes) for a tap in the padding. No data moves. A pixel whose taps are all inside the image
 // (most of them) takes its pointers as one base plus fixed per-tap offsets; only the border
 // pixels test each tap (the per-tap loop with its tests was ~12% of a 56x56x64 3x3 conv).
+// ptrs[i * T + t] = base + i * step + off[t] for n interior pixels; T fixed so that the offsets
+// stay in registers and the tap loop unrolls (3x3 convolutions).
+template <int T>
+void InteriorTaps(const uint8_t* base, int64_t step, const int64_t* off, int64_t n,
+                  const uint8_t** ptrs) {
+  int64_t o[T];
+  for (int t = 0; t < T; ++t) o[t] = off[t];
+  for (int64_t i = 0; i < n; ++i, base += step, ptrs += T)
+    for (int t = 0; t < T; ++t) ptrs[t] = base + o[t];
+}
+
 void TapPointers(const QConvShape& s, const uint8_t* img, int64_t pix_stride, const uint8_t* pad,
                  int64_t p0, int64_t p1, const uint8_t** ptrs) {
   const int64_t ow_n = s.out_w(), taps = s.kernel_h * s.kernel_w;
@@ -202,9 +213,19 @@ void TapPointers(const QConvShape& s, const uint8_t* img, int64_t pix_stride, co
     for (int64_t ow = p - oh * ow_n; p < row_end; ++p, ++ow) {
       const int64_t iw0 = ow * s.stride_w - s.pad_left;
       if (fast && rows_inside && ow >= ow_lo && ow < ow_hi) {
+        // The run of interior pixels from here: one base stepping by the stride.
+        const int64_t n = std::min(ow_hi - ow, row_end - p);
         const uint8_t* base = img + (ih0 * s.in_w + iw0) * pix_stride;
-        for (int64_t t = 0; t < taps; ++t) ptrs[t] = base + off[t];
-        ptrs += taps;
+        const int64_t step = s.stride_w * pix_stride;
+        if (taps == 9) {
+          InteriorTaps<9>(base, step, off, n, ptrs);
+        } else {
+          for (int64_t i = 0; i < n; ++i, base += step)
+            for (int64_t t = 0; t < taps; ++t) ptrs[i * taps + t] = base + off[t];
+        }
+        ptrs += n * taps;
+        p += n - 1;  // the loop adds the last one
+        ow += n - 1;
         continue;
       }
       for (int64_t i = 0; i < s.kernel_h; ++i) {
