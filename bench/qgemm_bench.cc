@@ -117,6 +117,35 @@ BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_QGemm, avx512vnni, QGemmKernel::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_QGemm, avx2, QGemmKernel::kAvx2)->Apply(Shapes);
 
+// Random operands of a conv benchmark: uint8 activations, int8 weights in [-127, 127], bias 100
+// and the same requantization multiplier for every output channel.
+struct QConvOperands {
+  std::vector<uint8_t> x;
+  std::vector<int8_t> w;
+  std::vector<int32_t> bias;
+  std::vector<qforge::numerics::FixedMultiplier> mult;
+};
+QConvOperands RandomQConvOperands(const qforge::kernels::QConvShape& s, unsigned seed,
+                                  double multiplier) {
+  std::mt19937 rng(seed);
+  QConvOperands o;
+  o.x.resize(s.batch * s.in_channels * s.in_h * s.in_w);
+  o.w.resize(s.out_channels * s.reduction());
+  for (auto& v : o.x) v = static_cast<uint8_t>(rng());
+  for (auto& v : o.w) v = static_cast<int8_t>(rng() % 255) - 127;
+  o.bias.assign(s.out_channels, 100);
+  o.mult.assign(s.out_channels, qforge::numerics::QuantizeMultiplier(multiplier));
+  return o;
+}
+
+// The GOPS counter of a conv benchmark (2 ops per multiply-accumulate).
+double SetConvGops(benchmark::State& state, const qforge::kernels::QConvShape& s) {
+  const double ops = 2.0 * s.batch * s.out_h() * s.out_w() * s.out_channels * s.reduction();
+  state.counters["GOPS"] =
+      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  return ops;
+}
+
 // int8 3x3 convolution (stride 1, pad 1, uint8 in/out, per-channel weights), one image, the
 // whole layer: NCHW (QConv: input transpose, im2col or tap pointers, QGemm, output transpose)
 // or NHWC (QConvNhwc, what the runtime's channels-last chains run).
@@ -131,14 +160,7 @@ void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel, bool nhwc) {
   s.batch = state.range(2);  // 32: the activations (6.4 MB at 56x56x64) do not stay in cache
   s.kernel_h = s.kernel_w = 3;
   s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
-  std::mt19937 rng(8);
-  std::vector<uint8_t> x(s.batch * s.in_channels * s.in_h * s.in_w);
-  std::vector<int8_t> w(s.out_channels * s.reduction());
-  for (auto& v : x) v = static_cast<uint8_t>(rng());
-  for (auto& v : w) v = static_cast<int8_t>(rng() % 255) - 127;
-  std::vector<int32_t> bias(s.out_channels, 100);
-  std::vector<qforge::numerics::FixedMultiplier> mult(
-      s.out_channels, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 14)));
+  const auto [x, w, bias, mult] = RandomQConvOperands(s, 8, 1.0 / (1 << 14));
   const auto isa =
       kernel == QGemmKernel::kAvx2 ? qforge::kernels::Isa::kAvx2 : qforge::kernels::Isa::kAvx512;
   const auto packed = qforge::kernels::PackedQConvWeights::Pack(s, w.data(), {}, isa);
@@ -155,9 +177,7 @@ void BM_QConv3x3(benchmark::State& state, QGemmKernel kernel, bool nhwc) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  const double ops = 2.0 * s.batch * s.out_h() * s.out_w() * s.out_channels * s.reduction();
-  state.counters["GOPS"] =
-      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  const double ops = SetConvGops(state, s);
   const double idiom = IdiomPeak() * threads, vnni = VnniPeak() * threads;
   if (idiom > 0) {
     state.counters["pct_of_idiom_peak"] = benchmark::Counter(
@@ -202,14 +222,7 @@ void BM_QConvStem(benchmark::State& state, bool row_runs) {
   s.stride_h = s.stride_w = state.range(4);
   s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = state.range(3) / 2;
   s.batch = state.range(5);
-  std::mt19937 rng(9);
-  std::vector<uint8_t> x(s.batch * s.in_channels * s.in_h * s.in_w);
-  std::vector<int8_t> w(s.out_channels * s.reduction());
-  for (auto& v : x) v = static_cast<uint8_t>(rng());
-  for (auto& v : w) v = static_cast<int8_t>(rng() % 255) - 127;
-  std::vector<int32_t> bias(s.out_channels, 100);
-  std::vector<qforge::numerics::FixedMultiplier> mult(
-      s.out_channels, qforge::numerics::QuantizeMultiplier(1.0 / (1 << 12)));
+  const auto [x, w, bias, mult] = RandomQConvOperands(s, 9, 1.0 / (1 << 12));
   auto packed = qforge::kernels::PackedQConvWeights::Pack(s, w.data(), {});
   if (!row_runs) packed = packed.WithoutRowRuns();
   const auto out = qforge::kernels::QGemmOutput::Quantized(false, bias.data(), mult.data(),
@@ -220,9 +233,7 @@ void BM_QConvStem(benchmark::State& state, bool row_runs) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  const double ops = 2.0 * s.batch * s.out_h() * s.out_w() * s.out_channels * s.reduction();
-  state.counters["GOPS"] =
-      benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  SetConvGops(state, s);
 }
 
 void StemShapes(benchmark::internal::Benchmark* b) {
