@@ -15,6 +15,7 @@
 #include <new>
 #include <string>
 
+#include "kernels/qgemm_internal.h"
 #include "qforge/kernels/gemm.h"
 #include "qforge/tensor/tensor.h"
 
@@ -412,6 +413,7 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
   const int64_t M = s.out_channels, mg = M / s.group, cg = s.in_channels / s.group;
   const int64_t K = s.reduction(), Kp = PaddedK(s), oh_n = s.out_h(), ow_n = s.out_w();
   const int64_t P = oh_n * ow_n;
+  // Validated once for the whole conv; the per-block GEMMs below skip it (detail::*Validated).
   ValidateQGemm(1, M, K, {x.data, K, x.is_signed, x.zero_point}, out, M);
   if (s.batch == 0) return;
   if (x.data == nullptr || y == nullptr) Fail("null input or output");
@@ -463,20 +465,22 @@ void QConv(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutput& 
         if (runs) {  // group 1; xt is already uint8
           auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * s.kernel_h * 8));
           RowRunPointers(s, xt, 0, pad_code, p0, p1, ptrs);
-          QGemmGather(p1 - p0, {ptrs, s.kernel_h, w.run_len(), za}, *w.row_runs(), og, tile, mg, 1);
+          detail::QGemmGatherValidated(p1 - p0, {ptrs, s.kernel_h, w.run_len(), za}, *w.row_runs(),
+                                       og, tile, mg, 1);
         } else if (gather) {
           uint8_t* pad_row = Scratch(3, cg);
           std::memset(pad_row, pad_code, cg);
           auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
           TapPointers(s, xt, cg, pad_row, p0, p1, ptrs);
-          QGemmGather(p1 - p0, {ptrs, taps, cg, za}, w.group(g), og, tile, mg, 1);
+          detail::QGemmGatherValidated(p1 - p0, {ptrs, taps, cg, za}, w.group(g), og, tile, mg, 1);
         } else {
           if (!pointwise) {
             uint8_t* col = Scratch(1, (p1 - p0) * Kp);
             Im2colRows(s, xt, cg, 0, pad_code, Kp, p0, p1, col);
             a = col;
           }
-          QGemm(p1 - p0, {a, pointwise ? ldx : Kp, false, za}, w.group(g), og, tile, mg, 1);
+          detail::QGemmValidated(p1 - p0, {a, pointwise ? ldx : Kp, false, za}, w.group(g), og,
+                                 tile, mg, 1);
         }
         if (esize == 1) {
           Transpose8(tile, mg, p1 - p0, mg, yb + p0, P, 0);
@@ -497,6 +501,7 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
   const int64_t C = s.in_channels, M = s.out_channels, mg = M / s.group, cg = C / s.group;
   const int64_t K = s.reduction(), Kp = PaddedK(s), oh_n = s.out_h(), ow_n = s.out_w();
   const int64_t P = oh_n * ow_n;
+  // Validated once for the whole conv; the per-block GEMMs below skip it (detail::*Validated).
   ValidateQGemm(1, M, K, {x.data, K, x.is_signed, x.zero_point}, out, M);
   if (s.batch == 0) return;
   if (x.data == nullptr || y == nullptr) Fail("null input or output");
@@ -562,8 +567,9 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
           TapPointers(s, xb + n * s.in_h * s.in_w * C + g * cg, C, pad_row, 0, P,
                       ptrs + (n - n0) * P * taps);
         }
-        QGemmGather((n1 - n0) * P, {ptrs, taps, cg, za}, w.group(g), GroupOutput(out, g, mg, M),
-                    yb + (n0 * P * M + g * mg) * esize, M, 1);
+        detail::QGemmGatherValidated((n1 - n0) * P, {ptrs, taps, cg, za}, w.group(g),
+                                     GroupOutput(out, g, mg, M), yb + (n0 * P * M + g * mg) * esize,
+                                     M, 1);
       }
     }
     return;
@@ -579,18 +585,20 @@ void QConvNhwc(const QConvInput& x, const PackedQConvWeights& w, const QGemmOutp
       if (runs) {  // group 1
         auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
         RowRunPointers(s, img, flip, pad_code, p0, p1, ptrs);
-        QGemmGather(p1 - p0, {ptrs, taps, w.run_len(), za}, *w.row_runs(), out, yg, M, 1);
+        detail::QGemmGatherValidated(p1 - p0, {ptrs, taps, w.run_len(), za}, *w.row_runs(), out, yg,
+                                     M, 1);
       } else if (gather) {
         uint8_t* pad_row = Scratch(3, cg);
         std::memset(pad_row, pad_code, cg);
         auto** ptrs = reinterpret_cast<const uint8_t**>(Scratch(1, (p1 - p0) * taps * 8));
         TapPointers(s, img + g * cg, C, pad_row, p0, p1, ptrs);
-        QGemmGather(p1 - p0, {ptrs, taps, cg, za}, w.group(g), GroupOutput(out, g, mg, M), yg, M,
-                    1);
+        detail::QGemmGatherValidated(p1 - p0, {ptrs, taps, cg, za}, w.group(g),
+                                     GroupOutput(out, g, mg, M), yg, M, 1);
       } else {
         uint8_t* col = Scratch(1, (p1 - p0) * Kp);
         Im2colRows(s, img + g * cg, C, flip, pad_code, Kp, p0, p1, col);
-        QGemm(p1 - p0, {col, Kp, false, za}, w.group(g), GroupOutput(out, g, mg, M), yg, M, 1);
+        detail::QGemmValidated(p1 - p0, {col, Kp, false, za}, w.group(g),
+                               GroupOutput(out, g, mg, M), yg, M, 1);
       }
     }
   }

@@ -9,6 +9,7 @@
 #include <new>
 #include <string>
 
+#include "kernels/qgemm_internal.h"
 #include "kernels/ref/qgemm_ref.h"
 #include "kernels/x86/qgemm_ukernel.h"
 #include "qforge/kernels/gemm.h"
@@ -178,20 +179,9 @@ void ValidateQGemm(int64_t M, int64_t N, int64_t K, const QGemmA& a, const QGemm
         Fail("quantized output needs 1 or N = " + std::to_string(N) + " multipliers, got " +
              std::to_string(out.multipliers ? out.num_multipliers : 0));
       }
-      // FixedMultiplier::valid() for every channel, as one branch-free pass the compiler
-      // vectorizes (this runs on every call; the out-of-line call per channel was ~1.5% of
-      // MobileNetV2 at batch 1): a mantissa in [2^30, 2^31) has top bits 01 and a shift in
-      // [-31, 31], or mantissa and shift are both 0.
-      uint32_t bad = 0;
       for (int64_t i = 0; i < out.num_multipliers; ++i) {
-        const auto m = static_cast<uint32_t>(out.multipliers[i].mantissa);
-        const auto sh = static_cast<uint32_t>(out.multipliers[i].shift);
-        const uint32_t normal =
-            static_cast<uint32_t>((m >> 30) == 1) & static_cast<uint32_t>(sh + 31u <= 62u);
-        const uint32_t zero = static_cast<uint32_t>((m | sh) == 0);
-        bad |= (normal | zero) ^ 1u;
+        if (!out.multipliers[i].valid()) Fail("invalid fixed-point multiplier");
       }
-      if (bad) Fail("invalid fixed-point multiplier");
       const bool s = out.kind == QGemmOutputKind::kInt8;
       const int32_t lo = s ? -128 : 0, hi = s ? 127 : 255;
       if (out.qmin > out.qmax || out.qmin < lo || out.qmax > hi) {
@@ -394,12 +384,11 @@ void Run(int64_t M, const QGemmA& a, const QGemmGatherA* gather, const PackedQGe
   }
 }
 
-}  // namespace
-
-void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out, void* c,
-           int64_t ldc, int threads) {
+// validate = false: the caller already ran ValidateQGemm on these operands (detail::*Validated).
+void QGemmImpl(bool validate, int64_t M, const QGemmA& a, const PackedQGemmB& b,
+               const QGemmOutput& out, void* c, int64_t ldc, int threads) {
   if (b.empty()) Fail("B is not packed");
-  ValidateQGemm(M, b.N(), b.K(), a, out, ldc);
+  if (validate) ValidateQGemm(M, b.N(), b.K(), a, out, ldc);
   if (M == 0 || b.N() == 0) return;
   if (c == nullptr) Fail("null C");
   if (!QGemmKernelSupported(b.kernel())) {
@@ -408,8 +397,8 @@ void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput&
   Run(M, a, nullptr, b, out, c, ldc, threads);
 }
 
-void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const QGemmOutput& out,
-                 void* c, int64_t ldc, int threads) {
+void QGemmGatherImpl(bool validate, int64_t M, const QGemmGatherA& a, const PackedQGemmB& b,
+                     const QGemmOutput& out, void* c, int64_t ldc, int threads) {
   if (b.empty()) Fail("B is not packed");
   if (a.segments < 0 || a.seg_len < 0 || a.seg_len % 4 != 0) {
     Fail("gathered A: run length " + std::to_string(a.seg_len) + " is not a multiple of 4");
@@ -419,7 +408,7 @@ void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const 
          " codes do not make K = " + std::to_string(b.K()));
   }
   const QGemmA plain{a.ptrs, b.K(), false, a.zero_point};
-  ValidateQGemm(M, b.N(), b.K(), plain, out, ldc);
+  if (validate) ValidateQGemm(M, b.N(), b.K(), plain, out, ldc);
   if (M == 0 || b.N() == 0) return;
   if (c == nullptr) Fail("null C");
   if (!QGemmKernelSupported(b.kernel())) {
@@ -439,4 +428,29 @@ void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const 
   Run(M, {rows.data(), K, false, a.zero_point}, nullptr, b, out, c, ldc, threads);
 }
 
+}  // namespace
+
+void QGemm(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out, void* c,
+           int64_t ldc, int threads) {
+  QGemmImpl(true, M, a, b, out, c, ldc, threads);
+}
+
+void QGemmGather(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b, const QGemmOutput& out,
+                 void* c, int64_t ldc, int threads) {
+  QGemmGatherImpl(true, M, a, b, out, c, ldc, threads);
+}
+
+namespace detail {
+
+void QGemmValidated(int64_t M, const QGemmA& a, const PackedQGemmB& b, const QGemmOutput& out,
+                    void* c, int64_t ldc, int threads) {
+  QGemmImpl(false, M, a, b, out, c, ldc, threads);
+}
+
+void QGemmGatherValidated(int64_t M, const QGemmGatherA& a, const PackedQGemmB& b,
+                          const QGemmOutput& out, void* c, int64_t ldc, int threads) {
+  QGemmGatherImpl(false, M, a, b, out, c, ldc, threads);
+}
+
+}  // namespace detail
 }  // namespace qforge::kernels
