@@ -413,8 +413,9 @@ TEST_P(QConvKernelTest, StemRowRunsMatchReference) {
   EXPECT_EQ(PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam())).row_runs(), nullptr);
 }
 
-// All operands at their extremes through the row runs: a 100 x 100 kernel over 3 channels
-// (K = 30000, K' = 100 * 300 = 30000 <= 2^15), every product (x - zx) * w = 255 * -128 (uint8
+// All operands at their extremes through the row runs: a 100 x 99 kernel over 3 channels
+// (K = 29700; a kernel row is 297 codes, read as runs of 300, so K' = 100 * 300 = 30000 <= 2^15
+// and every run reads 3 codes past its kernel row), every product (x - zx) * w = 255 * -128 (uint8
 // 255 with zx 0, int8 127 with zx -128) or -255 * -128 (uint8 0 with zx 255), every code read
 // past a kernel row (the next pixel's) at its extreme too; int32 output checked against the
 // exact sum, and a padded variant (pad taps add 0).
@@ -423,9 +424,11 @@ TEST_P(QConvKernelTest, StemRowRunsExtremesNeverClip) {
     for (int mode = 0; mode < 3; ++mode) {
       QConvShape s;
       s.in_channels = 3;
-      s.in_h = s.in_w = 100 - pad;
+      s.in_h = 100 - pad;
+      s.in_w = 99 - pad;
       s.out_channels = 33;
-      s.kernel_h = s.kernel_w = 100;
+      s.kernel_h = 100;
+      s.kernel_w = 99;
       s.pad_top = s.pad_left = pad;
       s.pad_bottom = s.pad_right = pad;
       const bool x_signed = mode == 1;
@@ -434,11 +437,15 @@ TEST_P(QConvKernelTest, StemRowRunsExtremesNeverClip) {
       std::vector<uint8_t> x(s.in_channels * s.in_h * s.in_w, code);
       std::vector<int8_t> w(s.out_channels * s.reduction(), -128);
       const auto packed = PackedQConvWeights::Pack(s, w.data(), {}, IsaOf(GetParam()));
+      if (GetParam() == QGemmKernel::kAvx512Vnni) {  // the row runs, 3 codes past each row
+        ASSERT_NE(packed.row_runs(), nullptr);
+        ASSERT_EQ(packed.run_len(), 300);
+      }
       const int64_t ny = s.out_channels * s.out_h() * s.out_w();
       std::vector<int32_t> want(ny), got(ny, 7);
       ref::QConv(s, {x.data(), x_signed, zx}, w.data(), nullptr, QGemmOutput::Int32(), want.data());
-      // Every output window covers 100 x 100 (pad 0) or 99 x 99 (pad 1) real pixels.
-      const int64_t terms = pad ? 99 * 99 * 3 : 30000;
+      // Every output window covers 100 x 99 (pad 0) or 99 x 98 (pad 1) real pixels.
+      const int64_t terms = pad ? 99 * 98 * 3 : 100 * 99 * 3;
       const int64_t exact = (mode == 2 ? 1 : -1) * terms * 255 * 128;  // |exact| < 2^30
       for (int32_t v : want) ASSERT_EQ(v, exact);
       QConv({x.data(), x_signed, zx}, packed, QGemmOutput::Int32(), got.data(), 1);

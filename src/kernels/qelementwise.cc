@@ -160,13 +160,22 @@ void QAveragePool(bool is_signed, const QPoolShape& s, const QPoolParams& p, con
   }
 }
 
-void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolParams& p,
-                        const void* x, void* y, int threads, Isa isa) {
+namespace {
+
+// The argument checks of both global average pools; `fn` names the one called.
+void CheckGlobalPool(const QPoolParams& p, int64_t hw, const char* fn) {
   CheckScale(p.x_scale, "X");
   CheckScale(p.y_scale, "Y");
   if (hw < 1 || hw > kMaxPoolWindow)
-    throw Error("QGlobalAveragePool: plane of " + std::to_string(hw) + " elements (1.." +
+    throw Error(std::string(fn) + ": plane of " + std::to_string(hw) + " elements (1.." +
                 std::to_string(kMaxPoolWindow) + " supported)");
+}
+
+}  // namespace
+
+void QGlobalAveragePool(bool is_signed, int64_t planes, int64_t hw, const QPoolParams& p,
+                        const void* x, void* y, int threads, Isa isa) {
+  CheckGlobalPool(p, hw, "QGlobalAveragePool");
   if (!UseAvx2(isa)) {
     ref::QGlobalAveragePool(is_signed, planes, hw, p, x, y);
     return;
@@ -213,12 +222,8 @@ void GlobalAveragePoolNhwc(int64_t batch, int64_t hw, int64_t channels, const QP
 
 void QGlobalAveragePoolNhwc(bool is_signed, int64_t batch, int64_t hw, int64_t channels,
                             const QPoolParams& p, const void* x, void* y) {
-  CheckScale(p.x_scale, "X");
-  CheckScale(p.y_scale, "Y");
+  CheckGlobalPool(p, hw, "QGlobalAveragePoolNhwc");
   if (batch < 0 || channels < 0) throw Error("QGlobalAveragePoolNhwc: negative size");
-  if (hw < 1 || hw > kMaxPoolWindow)
-    throw Error("QGlobalAveragePool: plane of " + std::to_string(hw) + " elements (1.." +
-                std::to_string(kMaxPoolWindow) + " supported)");
   // The multiplier exactly as QGlobalAveragePool computes it (the same bits).
   const numerics::FixedMultiplier m =
       Multiplier(double(p.x_scale) / (double(p.y_scale) * double(hw)));
